@@ -1,0 +1,243 @@
+/* hakmem: the allocation API: slow paths, calloc/realloc/aligned/usable
+ * size, and the hak_* exports.
+ *
+ * Argument checking (size 0, overflow, alignment) happens here, once, so
+ * the tiers never see a request they cannot serve.
+ */
+#include "alloc.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "hakmem.h"
+#include "tier.h"
+
+HAK_NOINLINE void *_hak_alloc_slow(size_t size)
+{
+    bool locked;
+    struct hak_thread *t = _hak_thread_get(&locked);
+    unsigned cls = hak_size_class(size);
+    void *b;
+    if (locked) {
+        b = _hak_ss_pop(t, cls);
+        _hak_orphan_unlock();
+    } else {
+        b = _hak_stack_alloc(t, cls);
+    }
+    if (hak_unlikely(b == NULL))
+        errno = ENOMEM;
+    return b;
+}
+
+HAK_NOINLINE void _hak_free_slow(void *p)
+{
+    bool locked;
+    struct hak_thread *t = _hak_thread_get(&locked);
+    if (locked) {
+        _hak_ss_push(t, p);
+        _hak_orphan_unlock();
+    } else {
+        _hak_stack_free(t, _hak_slab_of(p)->cls, p);
+    }
+}
+
+HAK_NOINLINE void *_hak_alloc_large(size_t size)
+{
+    return _hak_large_alloc(size, HAK_ALIGN, false);
+}
+
+void _hak_bad_pointer(const char *fn, const void *p)
+{
+    char num[24];
+    _hak_write_str("hakmem: ");
+    _hak_write_str(fn);
+    _hak_write_str("(): pointer 0x");
+    uintptr_t v = (uintptr_t)p;
+    int i = 0;
+    for (int shift = 60; shift >= 0; shift -= 4)
+        num[i++] = "0123456789abcdef"[(v >> shift) & 15];
+    num[i] = '\0';
+    _hak_write_str(num);
+    _hak_write_str(" was not allocated by hakmem or the C library; ignored\n");
+}
+
+HAK_NOINLINE void _hak_free_other(void *p, uintptr_t entry)
+{
+    if ((entry & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_LARGE && _hak_large_free(p, entry))
+        return;
+    _hak_init();
+    if (_hak_libc.free != NULL)
+        _hak_libc.free(p);
+    else
+        _hak_bad_pointer("free", p);
+}
+
+void *_hak_calloc(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (hak_unlikely(__builtin_mul_overflow(nmemb, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > HAK_SMALL_MAX)
+        return _hak_large_alloc(total, HAK_ALIGN, true);
+    void *p = _hak_malloc(total);
+    if (hak_likely(p != NULL))
+        memset(p, 0, total);
+    return p;
+}
+
+/* Blocks that shrink below half their size move, so a realloc to a small
+ * size does not pin a big block. */
+static bool fits_in_place(size_t usable, size_t size)
+{
+    return size <= usable && size >= usable / 2;
+}
+
+void *_hak_realloc(void *p, size_t size)
+{
+    if (p == NULL)
+        return _hak_malloc(size);
+    if (size == 0) {
+        /* glibc: realloc(p, 0) frees p and returns NULL. */
+        _hak_free(p);
+        return NULL;
+    }
+    uintptr_t e = _hak_map_lookup(p);
+    size_t usable;
+    switch (e & HAK_CHUNK_KIND_MASK) {
+    case HAK_CHUNK_SS:
+        usable = _hak_slab_of(p)->block_size;
+        break;
+    case HAK_CHUNK_LARGE:
+        switch (_hak_large_check(p, e, &usable)) {
+        case HAK_LARGE_OURS:
+            break;
+        case HAK_LARGE_BAD:
+            _hak_bad_pointer("realloc", p);
+            errno = EINVAL;
+            return NULL;
+        case HAK_LARGE_FOREIGN:
+            goto foreign;
+        }
+        break;
+    default:
+    foreign:
+        _hak_init();
+        if (_hak_libc.realloc != NULL)
+            return _hak_libc.realloc(p, size);
+        _hak_bad_pointer("realloc", p);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (fits_in_place(usable, size) || (size <= usable && usable <= HAK_ALIGN))
+        return p;
+    void *q = _hak_malloc(size);
+    if (hak_unlikely(q == NULL))
+        return NULL;
+    memcpy(q, p, size < usable ? size : usable);
+    _hak_free(p);
+    return q;
+}
+
+void *_hak_reallocarray(void *p, size_t nmemb, size_t size)
+{
+    size_t total;
+    if (hak_unlikely(__builtin_mul_overflow(nmemb, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return _hak_realloc(p, total);
+}
+
+/* The smallest class at least size whose block size is a multiple of
+ * alignment: its blocks are then aligned (slabs are 64 KiB aligned). At
+ * most four steps: every fourth class size is a power of two. */
+static void *alloc_small_aligned(size_t alignment, size_t size)
+{
+    unsigned cls = hak_size_class(size > alignment ? size : alignment);
+    while (hak_class_size(cls) & (alignment - 1))
+        cls++;
+    return _hak_malloc(hak_class_size(cls));
+}
+
+void *_hak_alloc_aligned(size_t alignment, size_t size)
+{
+    if (alignment <= HAK_ALIGN)
+        return _hak_malloc(size);
+    if (size <= HAK_SMALL_MAX && alignment <= HAK_SMALL_MAX)
+        return alloc_small_aligned(alignment, size);
+    return _hak_large_alloc(size, alignment, false);
+}
+
+int _hak_posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+    if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = _hak_alloc_aligned(alignment, size);
+    if (p == NULL) {
+        errno = saved;
+        return ENOMEM;
+    }
+    *memptr = p;
+    return 0;
+}
+
+void *_hak_aligned_alloc(size_t alignment, size_t size)
+{
+    /* As glibc 2.38 and C17 DR 460: a non-power-of-two alignment fails. */
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return _hak_alloc_aligned(alignment, size);
+}
+
+size_t _hak_usable_size(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    uintptr_t e = _hak_map_lookup(p);
+    if ((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
+        return _hak_slab_of(p)->block_size;
+    if ((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_LARGE) {
+        size_t n;
+        switch (_hak_large_check(p, e, &n)) {
+        case HAK_LARGE_OURS:
+            return n;
+        case HAK_LARGE_BAD:
+            return 0;
+        case HAK_LARGE_FOREIGN:
+            break;
+        }
+    }
+    _hak_init();
+    if (_hak_libc.usable_size != NULL)
+        return _hak_libc.usable_size((void *)p);
+    return 0;
+}
+
+/* ---- exports ---- */
+
+HAK_EXPORT void *hak_malloc(size_t size) { return _hak_malloc(size); }
+HAK_EXPORT void hak_free(void *p) { _hak_free(p); }
+HAK_EXPORT void *hak_calloc(size_t nmemb, size_t size) { return _hak_calloc(nmemb, size); }
+HAK_EXPORT void *hak_realloc(void *p, size_t size) { return _hak_realloc(p, size); }
+HAK_EXPORT void *hak_reallocarray(void *p, size_t nmemb, size_t size)
+{
+    return _hak_reallocarray(p, nmemb, size);
+}
+HAK_EXPORT void *hak_aligned_alloc(size_t alignment, size_t size)
+{
+    return _hak_aligned_alloc(alignment, size);
+}
+HAK_EXPORT int hak_posix_memalign(void **memptr, size_t alignment, size_t size)
+{
+    return _hak_posix_memalign(memptr, alignment, size);
+}
+HAK_EXPORT size_t hak_usable_size(const void *p) { return _hak_usable_size(p); }
+HAK_EXPORT size_t hak_trim(void) { return _hak_thread_trim() + _hak_large_trim(); }
+HAK_EXPORT const char *hak_version(void) { return PACKAGE_VERSION; }
+HAK_EXPORT const char *hak_tier_plan(void) { return HAK_PLAN_STRING; }

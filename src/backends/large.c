@@ -1,0 +1,185 @@
+/* hakmem: large blocks (above HAK_SMALL_MAX): one span of pages each.
+ *
+ * A span starts at a chunk-aligned (2 MiB) base, so the chunk map can
+ * point every chunk it covers back to that base; the span header sits at
+ * the base and the block at base + offset (offset = alignment, at least
+ * the header). Only the pages the span needs are mapped; the rest of the
+ * chunk stays free for the kernel to use, and a foreign pointer that lands
+ * there is told apart by its distance from base.
+ *
+ * Freed spans wait in a small cache (at most LARGE_CACHE_SPANS spans and
+ * LARGE_CACHE_BYTES bytes, each at most LARGE_CACHE_SPAN_MAX) so a loop
+ * of malloc/free of one large size makes no syscall. A cached span keeps
+ * its map entries and a CACHED magic, so freeing it again is caught.
+ */
+#include "../internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "../backend.h"
+
+#define LARGE_MAGIC_LIVE 0x68616b4c61726765ull  /* "hakLarge" */
+#define LARGE_MAGIC_CACHED 0x68616b4361636865ull /* "hakCache" */
+#define LARGE_HEADER 64
+#define LARGE_CACHE_SPANS 16
+#define LARGE_CACHE_BYTES ((size_t)64 << 20)
+#define LARGE_CACHE_SPAN_MAX ((size_t)16 << 20)
+
+struct hak_large {
+    uint64_t magic;
+    size_t map_size;            /* bytes mapped at the base */
+    size_t offset;              /* the block is at base + offset */
+};
+
+static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hak_large *cache[LARGE_CACHE_SPANS]; /* oldest first */
+static size_t cache_n, cache_bytes;
+static _Atomic size_t live_spans, mapped_bytes;
+
+static size_t page_round(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
+
+static void span_unmap(struct hak_large *h)
+{
+    size_t size = h->map_size;
+    _hak_map_clear(h, size);
+    HAK_BACKEND->release(h, size);
+    atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
+}
+
+/* A cached span of at least need bytes, at most a quarter (or 64 KiB)
+ * larger, with a base aligned to align. */
+static struct hak_large *cache_take(size_t need, size_t align)
+{
+    size_t slack = need / 4 > 65536 ? need / 4 : 65536;
+    struct hak_large *best = NULL;
+    size_t best_i = 0;
+    pthread_mutex_lock(&large_lock);
+    for (size_t i = 0; i < cache_n; i++) {
+        struct hak_large *h = cache[i];
+        if (h->map_size >= need && h->map_size - need <= slack &&
+            ((uintptr_t)h & (align - 1)) == 0 && (best == NULL || h->map_size < best->map_size)) {
+            best = h;
+            best_i = i;
+        }
+    }
+    if (best != NULL) {
+        memmove(&cache[best_i], &cache[best_i + 1], (cache_n - best_i - 1) * sizeof cache[0]);
+        cache_n--;
+        cache_bytes -= best->map_size;
+    }
+    pthread_mutex_unlock(&large_lock);
+    return best;
+}
+
+void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
+{
+    if (alignment < HAK_ALIGN)
+        alignment = HAK_ALIGN;
+    size_t offset = alignment > LARGE_HEADER ? alignment : LARGE_HEADER;
+    if (size > PTRDIFF_MAX - offset - HAK_SS_SIZE) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t need = page_round(offset + size);
+    size_t base_align = alignment > HAK_SS_SIZE ? alignment : HAK_SS_SIZE;
+    struct hak_large *h = cache_take(need, base_align);
+    if (h != NULL) {
+        if (zero)
+            memset((char *)h + offset, 0, h->map_size - offset);
+    } else {
+        h = HAK_BACKEND->reserve(need, base_align);
+        if (h == NULL)
+            return NULL;
+        if (!_hak_map_set(h, need, HAK_CHUNK_LARGE)) {
+            HAK_BACKEND->release(h, need);
+            errno = ENOMEM;
+            return NULL;
+        }
+        h->map_size = need;
+        atomic_fetch_add_explicit(&mapped_bytes, need, memory_order_relaxed);
+    }
+    h->offset = offset;
+    h->magic = LARGE_MAGIC_LIVE;
+    atomic_fetch_add_explicit(&live_spans, 1, memory_order_relaxed);
+    return (char *)h + offset;
+}
+
+enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usable)
+{
+    struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)h;
+    if (a < base || a >= base + h->map_size)
+        return HAK_LARGE_FOREIGN;
+    if (h->magic != LARGE_MAGIC_LIVE || a != base + h->offset)
+        return HAK_LARGE_BAD;
+    *usable = h->map_size - h->offset;
+    return HAK_LARGE_OURS;
+}
+
+bool _hak_large_free(void *p, uintptr_t entry)
+{
+    size_t usable;
+    switch (_hak_large_check(p, entry, &usable)) {
+    case HAK_LARGE_FOREIGN:
+        return false;
+    case HAK_LARGE_BAD:
+        _hak_bad_pointer("free", p);
+        return true;
+    case HAK_LARGE_OURS:
+        break;
+    }
+    struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
+    atomic_fetch_sub_explicit(&live_spans, 1, memory_order_relaxed);
+    if (h->map_size > LARGE_CACHE_SPAN_MAX) {
+        h->magic = 0;
+        span_unmap(h);
+        return true;
+    }
+    struct hak_large *evicted[LARGE_CACHE_SPANS];
+    size_t nevicted = 0;
+    pthread_mutex_lock(&large_lock);
+    h->magic = LARGE_MAGIC_CACHED;
+    while (cache_n == LARGE_CACHE_SPANS || cache_bytes + h->map_size > LARGE_CACHE_BYTES) {
+        evicted[nevicted++] = cache[0];
+        cache_bytes -= cache[0]->map_size;
+        memmove(&cache[0], &cache[1], --cache_n * sizeof cache[0]);
+    }
+    cache[cache_n++] = h;
+    cache_bytes += h->map_size;
+    pthread_mutex_unlock(&large_lock);
+    for (size_t i = 0; i < nevicted; i++) {
+        evicted[i]->magic = 0;
+        span_unmap(evicted[i]);
+    }
+    return true;
+}
+
+size_t _hak_large_trim(void)
+{
+    struct hak_large *all[LARGE_CACHE_SPANS];
+    pthread_mutex_lock(&large_lock);
+    size_t n = cache_n, bytes = cache_bytes;
+    memcpy(all, cache, n * sizeof cache[0]);
+    cache_n = cache_bytes = 0;
+    pthread_mutex_unlock(&large_lock);
+    for (size_t i = 0; i < n; i++) {
+        all[i]->magic = 0;
+        span_unmap(all[i]);
+    }
+    return bytes;
+}
+
+void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped)
+{
+    *live = atomic_load_explicit(&live_spans, memory_order_relaxed);
+    *mapped = atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
+    pthread_mutex_lock(&large_lock);
+    *cached = cache_n;
+    pthread_mutex_unlock(&large_lock);
+}
+
+void _hak_large_fork_prepare(void) { pthread_mutex_lock(&large_lock); }
+void _hak_large_fork_parent(void) { pthread_mutex_unlock(&large_lock); }
+void _hak_large_fork_child(void) { pthread_mutex_unlock(&large_lock); }

@@ -1,0 +1,126 @@
+/* hakmem: process-wide initialisation: run-time options, the thread-exit
+ * key, fork handlers, and the C library's own allocator for pointers that
+ * are not ours.
+ *
+ * Initialisation runs once, at the first slow path of the first thread.
+ * Nothing in it allocates through malloc. While it runs, other threads
+ * wait, and the initialising thread itself (should anything it calls
+ * allocate) is served by the orphan heap, which needs no initialisation.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#include "tier.h"
+
+_Atomic int _hak_init_state;
+struct hak_options _hak_opt;
+struct hak_libc_malloc _hak_libc;
+
+/* Weak: a static program has no dynamic linker to ask, and then no other
+ * allocator whose pointers could reach us. */
+extern void *dlvsym(void *handle, const char *symbol, const char *version) __attribute__((weak));
+
+/* Run-time knobs. A malformed value keeps the default and says so once. */
+struct option_desc {
+    const char *name;
+    uint32_t *value;
+    uint32_t def;
+    uint32_t max;
+};
+
+static void option_read(const struct option_desc *o)
+{
+    *o->value = o->def;
+    const char *s = secure_getenv(o->name);
+    if (s == NULL)
+        return;
+    uint64_t v;
+    if (_hak_parse_size(s, false, &v) && v <= o->max) {
+        *o->value = (uint32_t)v;
+        return;
+    }
+    char num[24];
+    _hak_write_str("hakmem: ignoring malformed ");
+    _hak_write_str(o->name);
+    _hak_write_str("; using the default ");
+    _hak_write_str(_hak_utoa(o->def, num));
+    _hak_write_str("\n");
+}
+
+static void options_init(void)
+{
+    const struct option_desc opts[] = {
+        {"HAKMEM_TINY_FAST_CAP", &_hak_opt.fast_cap, HAK_DEFAULT_FAST_CAP, HAK_FAST_CAP_MAX},
+        {"HAKMEM_TINY_ULTRA", &_hak_opt.ultra, 1, 1},
+        {"HAKMEM_TINY_ULTRA_CAP", &_hak_opt.ultra_cap, HAK_DEFAULT_ULTRA_CAP, 65535},
+        {"HAKMEM_TINY_TLS_LIST", &_hak_opt.tls_list, 1, 1},
+        {"HAKMEM_MAG_CAP", &_hak_opt.mag_cap, HAK_DEFAULT_MAG_CAP, HAK_MAG_CAP_MAX},
+    };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        option_read(&opts[i]);
+}
+
+static void libc_init(void)
+{
+    if (dlvsym == NULL)
+        return;
+    _hak_libc.free = (void (*)(void *))dlvsym(RTLD_NEXT, "free", "GLIBC_2.2.5");
+    _hak_libc.realloc = (void *(*)(void *, size_t))dlvsym(RTLD_NEXT, "realloc", "GLIBC_2.2.5");
+    _hak_libc.usable_size =
+        (size_t(*)(void *))dlvsym(RTLD_NEXT, "malloc_usable_size", "GLIBC_2.2.5");
+}
+
+/* fork(): take every lock in a fixed order so the child inherits none held
+ * by a thread that does not exist there. */
+static void fork_prepare(void)
+{
+    _hak_thread_fork_prepare();
+    _hak_ss_fork_prepare();
+    _hak_large_fork_prepare();
+    _hak_meta_fork_prepare();
+}
+
+static void fork_parent(void)
+{
+    _hak_meta_fork_parent();
+    _hak_large_fork_parent();
+    _hak_ss_fork_parent();
+    _hak_thread_fork_parent();
+}
+
+static void fork_child(void)
+{
+    _hak_meta_fork_child();
+    _hak_large_fork_child();
+    _hak_ss_fork_child();
+    _hak_thread_fork_child();
+}
+
+static __thread int init_running_here;
+
+void _hak_init(void)
+{
+    if (hak_likely(atomic_load_explicit(&_hak_init_state, memory_order_acquire) == 2))
+        return;
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&_hak_init_state, &expected, 1,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+        init_running_here = 1;
+        options_init();
+        _hak_thread_global_init();
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+        libc_init();
+        init_running_here = 0;
+        atomic_store_explicit(&_hak_init_state, 2, memory_order_release);
+        return;
+    }
+    if (init_running_here)
+        return;
+    while (atomic_load_explicit(&_hak_init_state, memory_order_acquire) != 2)
+        sched_yield();
+}

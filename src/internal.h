@@ -1,0 +1,151 @@
+/* hakmem: internal interfaces, grouped by the file that defines them.
+ *
+ * Layering (a file includes only layers below its own):
+ *   libc.c, meta.c, map.c        utilities with no allocator state
+ *   backends/                    where memory comes from (backend.h)
+ *   tiers/superslab.c            the terminal tier: owns small-block memory
+ *   tiers/<cache>.c              cache tiers (tier.h)
+ *   stack.c                      walks the configured plan
+ *   thread.c, init.c             per-thread and process state
+ *   api.c, stats.c               the hak_* functions
+ *   shim/override.c              malloc & co. for interposition
+ */
+#ifndef HAK_INTERNAL_H
+#define HAK_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "compiler.h"
+#include "types.h"
+#include "sizeclass.h"
+
+
+/* ---- libc.c: the few C library services the allocator may use ---- */
+/* write(2) of a NUL-terminated string to stderr; async-signal-safe. */
+void _hak_write_str(const char *s);
+/* Parses an unsigned decimal (optionally with k/m/g suffix when allow_suffix).
+ * Returns false if s is not entirely a number. */
+bool _hak_parse_size(const char *s, bool allow_suffix, uint64_t *out);
+/* Formats v in decimal into buf (>= 21 bytes); returns buf. */
+char *_hak_utoa(uint64_t v, char *buf);
+
+/* ---- meta.c: allocator metadata that is never handed to the program ---- */
+void *_hak_meta_alloc(size_t size);             /* zeroed, 64-byte aligned, never freed */
+void _hak_meta_fork_prepare(void);
+void _hak_meta_fork_parent(void);
+void _hak_meta_fork_child(void);
+
+/* ---- map.c: the chunk map (2 MiB granularity, two levels) ---- */
+#define HAK_MAP_ADDR_BITS 47
+#define HAK_MAP_LEAF_BITS 13
+#define HAK_MAP_ROOT_BITS (HAK_MAP_ADDR_BITS - HAK_CHUNK_SHIFT - HAK_MAP_LEAF_BITS)
+extern _Atomic(_Atomic(uintptr_t) *) _hak_map_root[1u << HAK_MAP_ROOT_BITS];
+
+/* The tagged entry for the chunk holding p: 0 (foreign) or region | kind.
+ * Reads only hakmem's own metadata, never memory at p. */
+HAK_INLINE uintptr_t _hak_map_lookup(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (hak_unlikely(a >> HAK_MAP_ADDR_BITS))
+        return 0;
+    uintptr_t chunk = a >> HAK_CHUNK_SHIFT;
+    _Atomic(uintptr_t) *leaf = atomic_load_explicit(
+        &_hak_map_root[chunk >> HAK_MAP_LEAF_BITS], memory_order_acquire);
+    if (hak_unlikely(leaf == NULL))
+        return 0;
+    return atomic_load_explicit(&leaf[chunk & ((1u << HAK_MAP_LEAF_BITS) - 1)],
+                                memory_order_acquire);
+}
+/* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
+bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);
+void _hak_map_clear(void *base, size_t size);
+
+/* ---- tiers/superslab.c ---- */
+#include "tiers/superslab.h"
+
+/* ---- backends/large.c ---- */
+/* A block of size bytes aligned to alignment (a power of two), zeroed if
+ * zero; NULL with errno = ENOMEM on failure. */
+void *_hak_large_alloc(size_t size, size_t alignment, bool zero);
+enum hak_large_kind {
+    HAK_LARGE_OURS,             /* a live large block; *usable is set */
+    HAK_LARGE_BAD,              /* inside a span of ours but not a live block */
+    HAK_LARGE_FOREIGN,          /* in a chunk of ours, outside the span */
+};
+/* entry: the chunk map entry of p (kind HAK_CHUNK_LARGE). */
+enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usable);
+/* Frees p if it is ours (reporting a bad pointer inside a span); false if
+ * p is foreign. */
+bool _hak_large_free(void *p, uintptr_t entry);
+/* Unmaps every cached span; returns bytes released. */
+size_t _hak_large_trim(void);
+void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped);
+void _hak_large_fork_prepare(void);
+void _hak_large_fork_parent(void);
+void _hak_large_fork_child(void);
+
+/* ---- thread.c ---- */
+extern __thread struct hak_thread *_hak_tls;
+extern struct hak_thread _hak_thread_empty;
+/* The calling thread's state, initialised (or the orphan heap, locked, for a
+ * thread past its exit destructor: then *locked is set and the caller must
+ * _hak_orphan_unlock()). */
+struct hak_thread *_hak_thread_get(bool *locked);
+void _hak_orphan_unlock(void);
+/* Every blocks count and counter of the live threads, summed. */
+void _hak_thread_global_init(void);
+/* Flushes the caller's caches, then gives back every empty slab and
+ * SuperSlab; returns bytes released. */
+size_t _hak_thread_trim(void);
+void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthreads);
+void _hak_thread_fork_prepare(void);
+void _hak_thread_fork_parent(void);
+void _hak_thread_fork_child(void);
+
+/* ---- run-time knobs (read in init.c, used by the tiers) ---- */
+#define HAK_FAST_CAP_MAX 128            /* slots per class in the fast tier */
+#define HAK_DEFAULT_FAST_CAP 64
+#define HAK_DEFAULT_ULTRA_CAP 64
+#define HAK_MAG_CAP_MAX 128             /* rounds per magazine */
+#define HAK_DEFAULT_MAG_CAP 64
+
+/* ---- init.c ---- */
+/* Process-wide set-up; idempotent, cheap after the first call. */
+void _hak_init(void);
+extern _Atomic int _hak_init_state;             /* 0 none, 1 running, 2 done */
+struct hak_options {
+    uint32_t fast_cap, ultra, ultra_cap, tls_list, mag_cap;
+};
+extern struct hak_options _hak_opt;
+/* The C library's own malloc, for pointers hakmem did not hand out. NULL
+ * where there is none (static link). */
+struct hak_libc_malloc {
+    void (*free)(void *);
+    void *(*realloc)(void *, size_t);
+    size_t (*usable_size)(void *);
+};
+extern struct hak_libc_malloc _hak_libc;
+
+/* ---- stack.c: the plan ---- */
+void *_hak_stack_alloc(struct hak_thread *t, unsigned cls);
+void _hak_stack_free(struct hak_thread *t, unsigned cls, void *b);
+/* The walk from a given level down (level = depth is the SuperSlab tier). */
+size_t _hak_stack_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n);
+void _hak_stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n);
+void _hak_stack_flush_level(struct hak_thread *t, unsigned level);
+/* Every cache tier of t flushed down to the SuperSlab tier. */
+void _hak_stack_flush(struct hak_thread *t);
+uint64_t _hak_stack_cached(const struct hak_thread *t);
+
+/* ---- api.c ---- */
+void *_hak_alloc_aligned(size_t alignment, size_t size);
+/* The slow path of hak_free for anything not in a SuperSlab. */
+void _hak_free_other(void *p, uintptr_t entry);
+/* Report of a pointer hakmem cannot free: never corrupts anything. */
+void _hak_bad_pointer(const char *fn, const void *p);
+
+#endif /* HAK_INTERNAL_H */

@@ -1,0 +1,64 @@
+/* hakmem: the chunk map: for every 2 MiB chunk of the address space, what
+ * hakmem has there (nothing, a SuperSlab, or a large span).
+ *
+ * Two levels: a static root of 2^13 pointers and leaves of 2^13 entries
+ * (64 KiB each) created on first use and never freed, so a lookup that
+ * races with an update sees either the old or the new entry, never freed
+ * memory. Entries are written only while the region they describe is not
+ * reachable by the program (before it is handed out, after it is taken
+ * back), so plain atomic stores suffice.
+ */
+#include "internal.h"
+
+#include "backend.h"
+
+_Atomic(_Atomic(uintptr_t) *) _hak_map_root[1u << HAK_MAP_ROOT_BITS];
+
+#define LEAF_ENTRIES (1u << HAK_MAP_LEAF_BITS)
+
+static _Atomic(uintptr_t) *map_leaf(uintptr_t chunk, bool create)
+{
+    _Atomic(_Atomic(uintptr_t) *) *slot = &_hak_map_root[chunk >> HAK_MAP_LEAF_BITS];
+    _Atomic(uintptr_t) *leaf = atomic_load_explicit(slot, memory_order_acquire);
+    if (leaf != NULL || !create)
+        return leaf;
+    _Atomic(uintptr_t) *fresh =
+        HAK_BACKEND->reserve(LEAF_ENTRIES * sizeof(uintptr_t), HAK_PAGE_SIZE);
+    if (fresh == NULL)
+        return NULL;
+    if (atomic_compare_exchange_strong_explicit(slot, &leaf, fresh, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return fresh;
+    HAK_BACKEND->release(fresh, LEAF_ENTRIES * sizeof(uintptr_t));
+    return leaf;
+}
+
+bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind)
+{
+    uintptr_t a = (uintptr_t)base;
+    uintptr_t first = a >> HAK_CHUNK_SHIFT;
+    uintptr_t last = (a + size - 1) >> HAK_CHUNK_SHIFT;
+    if ((a + size - 1) >> HAK_MAP_ADDR_BITS)
+        return false;
+    for (uintptr_t c = first; c <= last; c++) {
+        _Atomic(uintptr_t) *leaf = map_leaf(c, true);
+        if (leaf == NULL) {
+            if (c > first)
+                _hak_map_clear(base, (c - first) << HAK_CHUNK_SHIFT);
+            return false;
+        }
+        atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], a | (uintptr_t)kind,
+                              memory_order_release);
+    }
+    return true;
+}
+
+void _hak_map_clear(void *base, size_t size)
+{
+    uintptr_t a = (uintptr_t)base;
+    for (uintptr_t c = a >> HAK_CHUNK_SHIFT; c <= (a + size - 1) >> HAK_CHUNK_SHIFT; c++) {
+        _Atomic(uintptr_t) *leaf = map_leaf(c, false);
+        if (leaf != NULL)
+            atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], 0, memory_order_release);
+    }
+}

@@ -1,0 +1,45 @@
+/* hakmem: size classes.
+ *
+ * 40 classes cover 1..HAK_SMALL_MAX (32 KiB):
+ *   classes 0..3    16, 32, 48, 64            (the 16-byte alignment step)
+ *   classes 4..39   four per doubling above 64: for k >= 0, j in 0..3,
+ *                   size = 64*2^k + (j+1) * 16*2^k
+ *                   (80 96 112 128 | 160 192 224 256 | ... | 20K 24K 28K 32K)
+ *
+ * Invariants (tests/unit/sizeclass.c checks them for every size):
+ *   - every size s in 1..HAK_SMALL_MAX has a class with class_size >= s;
+ *   - the waste class_size - s is below the 16-byte alignment step, or at
+ *     most 20% of class_size (four classes per doubling: the first class
+ *     of a doubling is 1.25x the end of the previous one);
+ *   - every class size is a multiple of 16, so every block of a slab
+ *     (slabs are 64 KiB aligned) is 16-byte aligned; a class size that is
+ *     a power of two aligns its blocks to itself.
+ *
+ * Lookup is branch + shift arithmetic; no loop, no table.
+ */
+#ifndef HAK_SIZECLASS_H
+#define HAK_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "types.h"
+
+static inline unsigned hak_size_class(size_t size)
+{
+    if (size <= 64)
+        return size == 0 ? 0 : (unsigned)((size - 1) >> 4);
+    size_t w = size - 1;
+    unsigned b = 63u - (unsigned)__builtin_clzl(w);    /* b >= 6 */
+    return 4u + ((b - 6u) << 2) + (unsigned)((w >> (b - 2u)) & 3u);
+}
+
+static inline size_t hak_class_size(unsigned cls)
+{
+    if (cls < 4)
+        return (size_t)(cls + 1) << 4;
+    unsigned k = (cls - 4) >> 2, j = (cls - 4) & 3;
+    return ((size_t)64 << k) + (size_t)(j + 1) * ((size_t)16 << k);
+}
+
+#endif /* HAK_SIZECLASS_H */

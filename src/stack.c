@@ -1,0 +1,124 @@
+/* hakmem: the tier stack: walks the configured plan on the slow paths.
+ *
+ * The hot paths (api.c) call the top tier's inline pop/push directly; they
+ * come here on a miss or a refusal. Here the walk goes through the vtable:
+ * these paths run once per batch, not once per block.
+ *
+ * Invariant: every block handed to stack_give ends in exactly one tier (or
+ * its slab); every block stack_take returns was removed from exactly one.
+ */
+#include "internal.h"
+
+#include "tier.h"
+
+#define HAK_TIER_OPS_REF(name, NAME) &_hak_##name##_ops,
+const struct hak_tier_ops *const _hak_plan_ops[] = {
+    HAK_PLAN_CACHE_TIERS(HAK_TIER_OPS_REF) & _hak_superslab_ops,
+};
+#undef HAK_TIER_OPS_REF
+const unsigned _hak_plan_depth = sizeof _hak_plan_ops / sizeof _hak_plan_ops[0] - 1;
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+
+static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n);
+
+/* Takes up to n blocks from level and below, refilling level on a miss. */
+static size_t stack_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n)
+{
+    if (level == _hak_plan_depth)
+        return _hak_ss_pop_batch(t, cls, out, n);
+    const struct hak_tier_ops *ops = _hak_plan_ops[level];
+    size_t k = ops->pop_batch(t, cls, out, n);
+    if (k == n)
+        return k;
+    size_t want = min_size(ops->refill(t, cls), HAK_BATCH_MAX);
+    if (want > 0) {
+        void *buf[HAK_BATCH_MAX];
+        size_t got = stack_take(t, level + 1, cls, buf, want);
+        size_t kept = ops->push_batch(t, cls, buf, got);
+        if (kept < got)
+            stack_give(t, level + 1, cls, buf + kept, got - kept);
+        k += ops->pop_batch(t, cls, out + k, n - k);
+        if (k == n)
+            return k;
+    }
+    return k + stack_take(t, level + 1, cls, out + k, n - k);
+}
+
+/* Gives n blocks to level and below; a refusing tier first spills a batch. */
+static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n)
+{
+    for (; level < _hak_plan_depth && n > 0; level++) {
+        const struct hak_tier_ops *ops = _hak_plan_ops[level];
+        size_t k = ops->push_batch(t, cls, in, n);
+        in += k;
+        n -= k;
+        if (n == 0)
+            return;
+        size_t sp = min_size(ops->spill(t, cls), HAK_BATCH_MAX);
+        if (sp > 0) {
+            void *buf[HAK_BATCH_MAX];
+            size_t got = ops->pop_batch(t, cls, buf, sp);
+            stack_give(t, level + 1, cls, buf, got);
+            k = ops->push_batch(t, cls, in, n);
+            in += k;
+            n -= k;
+        }
+    }
+    if (n > 0)
+        _hak_ss_push_batch(t, in, n);
+}
+
+void *_hak_stack_alloc(struct hak_thread *t, unsigned cls)
+{
+    void *b;
+    return stack_take(t, 0, cls, &b, 1) == 1 ? b : NULL;
+}
+
+void _hak_stack_free(struct hak_thread *t, unsigned cls, void *b)
+{
+    stack_give(t, 0, cls, &b, 1);
+}
+
+size_t _hak_stack_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n)
+{
+    return stack_take(t, level, cls, out, n);
+}
+
+void _hak_stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n)
+{
+    stack_give(t, level, cls, in, n);
+}
+
+/* The sinks tiers flush into: level i flushes into level i + 1. */
+#define HAK_SINK_DEF(i)                                                                        \
+    static void sink_##i(struct hak_thread *t, unsigned cls, void **in, size_t n)              \
+    {                                                                                          \
+        stack_give(t, (i) + 1, cls, in, n);                                                    \
+    }
+HAK_SINK_DEF(0)
+HAK_SINK_DEF(1)
+HAK_SINK_DEF(2)
+HAK_SINK_DEF(3)
+static const hak_sink_fn sinks[] = {sink_0, sink_1, sink_2, sink_3};
+_Static_assert(sizeof sinks / sizeof sinks[0] >= sizeof _hak_plan_ops / sizeof _hak_plan_ops[0] - 1,
+               "a sink for every cache tier");
+
+void _hak_stack_flush_level(struct hak_thread *t, unsigned level)
+{
+    _hak_plan_ops[level]->flush(t, sinks[level]);
+}
+
+void _hak_stack_flush(struct hak_thread *t)
+{
+    for (unsigned level = 0; level < _hak_plan_depth; level++)
+        _hak_stack_flush_level(t, level);
+}
+
+uint64_t _hak_stack_cached(const struct hak_thread *t)
+{
+    uint64_t n = 0;
+    for (unsigned level = 0; level < _hak_plan_depth; level++)
+        n += _hak_plan_ops[level]->cached(t);
+    return n;
+}

@@ -1,0 +1,178 @@
+/* hakmem: per-thread state.
+ *
+ * Invariants:
+ *   - _hak_tls of a thread points to _hak_thread_empty until the thread's
+ *     first slow path, then to its own hak_thread (ACTIVE), and after its
+ *     key destructor to thread_dead. The empty and dead states have every
+ *     cache capacity at 0 and id HAK_ID_NONE, so their pops miss and their
+ *     pushes go to remote queues: the hot path needs no state test.
+ *   - A hak_thread is only ever addressed by its own thread and, under
+ *     reg_lock, by the registry walkers (stats). After its destructor it
+ *     is recycled, never unmapped.
+ *   - A thread past its destructor allocates from the orphan heap, a
+ *     hak_thread without caches shared under orphan_lock.
+ * Lock order: reg_lock, orphan_lock (never both held by one path today).
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "tier.h"
+
+#if HAK_INITIAL_EXEC_TLS
+#define HAK_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define HAK_TLS_MODEL
+#endif
+
+struct hak_thread _hak_thread_empty = {.id = HAK_ID_NONE, .state = HAK_THREAD_UNINIT};
+static struct hak_thread thread_dead = {.id = HAK_ID_NONE, .state = HAK_THREAD_DEAD};
+__thread struct hak_thread *_hak_tls HAK_TLS_MODEL = &_hak_thread_empty;
+
+/* Id 1 from the start: the orphan heap serves allocations made while hakmem
+ * is still initialising. */
+static struct hak_thread orphan = {.id = 1, .state = HAK_THREAD_ACTIVE};
+static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hak_thread *reg_head;             /* live threads */
+static struct hak_thread *recycled;             /* exited, linked by reg_next */
+static struct hak_ss_counters exited_ctr;       /* counters of exited threads */
+
+static _Atomic uint64_t next_id = 2;
+static pthread_key_t exit_key;
+
+static void ctr_add(struct hak_ss_counters *to, const struct hak_ss_counters *from)
+{
+    to->out += from->out;
+    to->in += from->in;
+    to->remote_pushes += from->remote_pushes;
+    to->drains += from->drains;
+    to->adoptions += from->adoptions;
+    to->slabs_acquired += from->slabs_acquired;
+    to->slabs_released += from->slabs_released;
+}
+
+static void thread_exit(void *arg)
+{
+    struct hak_thread *t = arg;
+    _hak_tls = &thread_dead;
+    _hak_stack_flush(t);
+    _hak_ss_thread_exit(t);
+    pthread_mutex_lock(&reg_lock);
+    if (t->reg_prev)
+        t->reg_prev->reg_next = t->reg_next;
+    else
+        reg_head = t->reg_next;
+    if (t->reg_next)
+        t->reg_next->reg_prev = t->reg_prev;
+    ctr_add(&exited_ctr, &t->ctr);
+    t->state = HAK_THREAD_DEAD;
+    t->reg_next = recycled;
+    recycled = t;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void _hak_thread_global_init(void)
+{
+    pthread_key_create(&exit_key, thread_exit);
+}
+
+static HAK_COLD struct hak_thread *thread_start(void)
+{
+    _hak_init();
+    pthread_mutex_lock(&reg_lock);
+    struct hak_thread *t = recycled;
+    if (t != NULL)
+        recycled = t->reg_next;
+    pthread_mutex_unlock(&reg_lock);
+    if (t != NULL)
+        memset(t, 0, sizeof *t);
+    else if ((t = _hak_meta_alloc(sizeof *t)) == NULL)
+        return NULL;
+    t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    for (unsigned level = 0; level < _hak_plan_depth; level++)
+        _hak_plan_ops[level]->thread_init(t);
+    t->state = HAK_THREAD_ACTIVE;
+    pthread_mutex_lock(&reg_lock);
+    t->reg_prev = NULL;
+    t->reg_next = reg_head;
+    if (reg_head)
+        reg_head->reg_prev = t;
+    reg_head = t;
+    pthread_mutex_unlock(&reg_lock);
+    pthread_setspecific(exit_key, t);
+    _hak_tls = t;
+    return t;
+}
+
+struct hak_thread *_hak_thread_get(bool *locked)
+{
+    struct hak_thread *t = _hak_tls;
+    *locked = false;
+    if (hak_likely(t->state == HAK_THREAD_ACTIVE))
+        return t;
+    if (t->state == HAK_THREAD_UNINIT && _hak_init_state != 1) {
+        t = thread_start();
+        if (t != NULL)
+            return t;
+    }
+    /* Exiting, initialising hakmem itself, or out of memory for state. */
+    pthread_mutex_lock(&orphan_lock);
+    *locked = true;
+    return &orphan;
+}
+
+void _hak_orphan_unlock(void)
+{
+    pthread_mutex_unlock(&orphan_lock);
+}
+
+void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthreads)
+{
+    *ctr = (struct hak_ss_counters){0};
+    *cached = 0;
+    *nthreads = 0;
+    pthread_mutex_lock(&reg_lock);
+    ctr_add(ctr, &exited_ctr);
+    for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next) {
+        ctr_add(ctr, &t->ctr);
+        *cached += _hak_stack_cached(t);
+        (*nthreads)++;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    pthread_mutex_lock(&orphan_lock);
+    ctr_add(ctr, &orphan.ctr);
+    pthread_mutex_unlock(&orphan_lock);
+}
+
+size_t _hak_thread_trim(void)
+{
+    bool locked;
+    struct hak_thread *t = _hak_thread_get(&locked);
+    if (!locked)
+        _hak_stack_flush(t);
+    size_t r = _hak_ss_trim(t);
+    if (locked)
+        _hak_orphan_unlock();
+    return r;
+}
+
+void _hak_thread_fork_prepare(void)
+{
+    pthread_mutex_lock(&reg_lock);
+    pthread_mutex_lock(&orphan_lock);
+}
+
+void _hak_thread_fork_parent(void)
+{
+    pthread_mutex_unlock(&orphan_lock);
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void _hak_thread_fork_child(void)
+{
+    pthread_mutex_unlock(&orphan_lock);
+    pthread_mutex_unlock(&reg_lock);
+}

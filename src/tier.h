@@ -1,0 +1,65 @@
+/* hakmem: the tier vtable and the stack that walks a plan.
+ *
+ * A cache tier holds free blocks per thread and class (the magazine tier
+ * also shares them through a depot). It never owns memory: everything it
+ * holds came from the tier below and goes back there. The stack (stack.c)
+ * is the only code that knows the order of the tiers; a tier never calls
+ * another tier.
+ *
+ * Contract every tier keeps (tests/unit/tier_contract.c checks it):
+ *   pop        a block, or NULL (miss). Switched off: always NULL.
+ *   push       true if the tier took b; false (refused) if it is full or
+ *              switched off. A refused block is still the caller's.
+ *   pop_batch  moves up to n blocks to out; returns how many.
+ *   push_batch takes a prefix of in (up to n) and returns its length.
+ *   refill     how many blocks the tier wants from below after a miss
+ *              (0 = it is off: pass the request through). A tier may adapt
+ *              this number; the stack calls it once per miss.
+ *   spill      how many blocks to give below when a push was refused
+ *              (0 = off: pass the block through).
+ *   flush      gives every block to `below` (never refuses), leaving the
+ *              tier empty.
+ *   cached     blocks the tier holds for t (all classes).
+ *   stats      per-class counters.
+ * No operation allocates memory through malloc, blocks, or takes a lock
+ * other than a tier's own short one (the magazine depot).
+ */
+#ifndef HAK_TIER_H
+#define HAK_TIER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hak_thread;
+
+struct hak_tier_stats {
+    uint64_t hits, misses, refills, spills;
+};
+
+typedef void (*hak_sink_fn)(struct hak_thread *t, unsigned cls, void **in, size_t n);
+
+struct hak_tier_ops {
+    const char *name;
+    void *(*pop)(struct hak_thread *t, unsigned cls);
+    bool (*push)(struct hak_thread *t, unsigned cls, void *b);
+    size_t (*pop_batch)(struct hak_thread *t, unsigned cls, void **out, size_t n);
+    size_t (*push_batch)(struct hak_thread *t, unsigned cls, void **in, size_t n);
+    size_t (*refill)(struct hak_thread *t, unsigned cls);
+    size_t (*spill)(struct hak_thread *t, unsigned cls);
+    void (*flush)(struct hak_thread *t, hak_sink_fn below);
+    uint64_t (*cached)(const struct hak_thread *t);
+    void (*stats)(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out);
+    /* Sets t's per-thread state (caps from the knobs) when t starts. */
+    void (*thread_init)(struct hak_thread *t);
+};
+
+/* Largest batch the stack moves in one step. */
+#define HAK_BATCH_MAX 128
+
+/* The plan's tiers, top first, ending with the SuperSlab tier. */
+extern const struct hak_tier_ops *const _hak_plan_ops[];
+extern const unsigned _hak_plan_depth;          /* number of cache tiers */
+extern const struct hak_tier_ops _hak_superslab_ops;
+
+#endif /* HAK_TIER_H */

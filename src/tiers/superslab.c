@@ -1,0 +1,548 @@
+/* hakmem: the SuperSlab tier (invariants in superslab.h).
+ *
+ * Three kinds of state, three owners:
+ *   - a thread's hak_ss_class lists and the owner-only slab fields belong
+ *     to the thread whose id is in the slab's xowner;
+ *   - the pool (SuperSlabs with free slabs) is under pool_lock;
+ *   - abandoned slabs are under abandon_lock, whose holder acts as their
+ *     owner (it may drain them and release the empty ones).
+ * Lock order: abandon_lock, then pool_lock. Neither is held on a path that
+ * serves a block from a slab already owned by the caller.
+ */
+#include "../internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+#include "../backend.h"
+#include "../tier.h"
+
+#define SS_ALL_FREE ((uint32_t)(((uint64_t)1 << HAK_SLABS_PER_SS) - 2)) /* slab 0 is the header */
+
+_Static_assert(sizeof(struct hak_superslab) <= HAK_SLAB_SIZE, "SuperSlab header fits slab 0");
+_Static_assert(HAK_SLABS_PER_SS <= 32, "free_mask is 32 bits");
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hak_superslab *pool_head;     /* SuperSlabs with at least one free slab */
+static size_t pool_empty;                   /* of those, wholly free ones */
+static _Atomic size_t ss_mapped;
+
+static pthread_mutex_t abandon_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct hak_slab *abandoned[HAK_NCLASSES];
+static size_t abandoned_count;
+
+/* Blocks returned by threads that have no counters of their own (not yet
+ * initialised, or past their exit destructor). */
+static _Atomic uint64_t stateless_in;
+
+/* ------------------------------------------------------------------ pool */
+
+static void pool_link(struct hak_superslab *ss)
+{
+    ss->prev = NULL;
+    ss->next = pool_head;
+    if (pool_head)
+        pool_head->prev = ss;
+    pool_head = ss;
+    ss->in_pool = 1;
+}
+
+static void pool_unlink(struct hak_superslab *ss)
+{
+    if (ss->prev)
+        ss->prev->next = ss->next;
+    else
+        pool_head = ss->next;
+    if (ss->next)
+        ss->next->prev = ss->prev;
+    ss->next = ss->prev = NULL;
+    ss->in_pool = 0;
+}
+
+static struct hak_superslab *ss_create(void)
+{
+    struct hak_superslab *ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
+    if (ss == NULL)
+        return NULL;
+    if (!_hak_map_set(ss, HAK_SS_SIZE, HAK_CHUNK_SS)) {
+        HAK_BACKEND->release(ss, HAK_SS_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ss->magic = HAK_SS_MAGIC;
+    ss->free_mask = SS_ALL_FREE;
+    for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
+        ss->slabs[i].index = (uint16_t)i;
+    atomic_fetch_add_explicit(&ss_mapped, 1, memory_order_relaxed);
+    return ss;
+}
+
+static void ss_destroy(struct hak_superslab *ss)
+{
+    _hak_map_clear(ss, HAK_SS_SIZE);
+    ss->magic = 0;
+    HAK_BACKEND->release(ss, HAK_SS_SIZE);
+    atomic_fetch_sub_explicit(&ss_mapped, 1, memory_order_relaxed);
+}
+
+static struct hak_slab *pool_take_locked(void)
+{
+    struct hak_superslab *ss = pool_head;
+    if (ss == NULL)
+        return NULL;
+    if (ss->free_mask == SS_ALL_FREE)
+        pool_empty--;
+    unsigned idx = (unsigned)__builtin_ctz(ss->free_mask);
+    ss->free_mask &= ~(1u << idx);
+    if (ss->free_mask == 0)
+        pool_unlink(ss);
+    return &ss->slabs[idx];
+}
+
+static void sweep_abandoned(void);
+
+static struct hak_slab *pool_acquire(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    struct hak_slab *s = pool_take_locked();
+    pthread_mutex_unlock(&pool_lock);
+    if (s != NULL)
+        return s;
+    /* About to map more: first give back what exited threads left empty. */
+    sweep_abandoned();
+    pthread_mutex_lock(&pool_lock);
+    s = pool_take_locked();
+    pthread_mutex_unlock(&pool_lock);
+    if (s != NULL)
+        return s;
+    struct hak_superslab *ss = ss_create();
+    if (ss == NULL)
+        return NULL;
+    pthread_mutex_lock(&pool_lock);
+    pool_link(ss);
+    pool_empty++;
+    s = pool_take_locked();
+    pthread_mutex_unlock(&pool_lock);
+    return s;
+}
+
+/* Returns the bytes given back to the backend. */
+static size_t pool_release(struct hak_slab *s)
+{
+    struct hak_superslab *ss = _hak_ss_of(s);
+    atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
+    s->list = HAK_SLAB_NONE;
+    pthread_mutex_lock(&pool_lock);
+    ss->free_mask |= 1u << s->index;
+    if (!ss->in_pool)
+        pool_link(ss);
+    if (ss->free_mask == SS_ALL_FREE) {
+        if (pool_empty >= HAK_SS_KEEP_EMPTY) {
+            pool_unlink(ss);
+            pthread_mutex_unlock(&pool_lock);
+            ss_destroy(ss);
+            return HAK_SS_SIZE;
+        }
+        pool_empty++;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ slabs */
+
+static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
+{
+    size_t bs = hak_class_size(cls);
+    char *start = _hak_slab_start(s);
+    s->cls = (uint8_t)cls;
+    s->block_size = (uint32_t)bs;
+    s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
+    s->bump = start;
+    s->end = start + (size_t)s->capacity * bs;
+    s->free = NULL;
+    s->used = 0;
+    s->list = HAK_SLAB_NONE;
+    s->next = s->prev = s->abandoned_next = NULL;
+    atomic_store_explicit(&s->xremote, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->xowner, owner, memory_order_release);
+}
+
+/* Moves the remote queue to the local free list; returns blocks moved. */
+static uint32_t slab_drain(struct hak_slab *s)
+{
+    if (atomic_load_explicit(&s->xremote, memory_order_relaxed) == NULL)
+        return 0;
+    void *head = atomic_exchange_explicit(&s->xremote, NULL, memory_order_acquire);
+    uint32_t n = 1;
+    void *tail = head;
+    while (*(void **)tail != NULL) {
+        tail = *(void **)tail;
+        n++;
+    }
+    *(void **)tail = s->free;
+    s->free = head;
+    s->used -= n;
+    return n;
+}
+
+/* Cuts up to one page's worth of fresh blocks (at least one) onto the free
+ * list, so the pages of a slab are touched only as they are needed. */
+static bool slab_carve(struct hak_slab *s)
+{
+    if (s->bump >= s->end)
+        return false;
+    size_t bs = s->block_size;
+    size_t n = bs >= HAK_PAGE_SIZE ? 1 : HAK_PAGE_SIZE / bs;
+    size_t left = (size_t)(s->end - s->bump) / bs;
+    if (n > left)
+        n = left;
+    char *b = s->bump;
+    for (size_t i = 0; i + 1 < n; i++, b += bs)
+        *(void **)b = b + bs;
+    *(void **)b = s->free;
+    s->free = s->bump;
+    s->bump = b + bs;
+    return true;
+}
+
+static struct hak_slab **list_head(struct hak_thread *t, struct hak_slab *s)
+{
+    return s->list == HAK_SLAB_FULL ? &t->ss[s->cls].full : &t->ss[s->cls].partial;
+}
+
+static void list_push(struct hak_thread *t, struct hak_slab *s, enum hak_slab_list which)
+{
+    s->list = (uint8_t)which;
+    struct hak_slab **head = list_head(t, s);
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+static void slab_unlink(struct hak_thread *t, struct hak_slab *s)
+{
+    if (s->list == HAK_SLAB_CUR) {
+        t->ss[s->cls].cur = NULL;
+    } else if (s->list != HAK_SLAB_NONE) {
+        struct hak_slab **head = list_head(t, s);
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            *head = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+    }
+    s->next = s->prev = NULL;
+    s->list = HAK_SLAB_NONE;
+}
+
+static void slab_make_cur(struct hak_thread *t, struct hak_slab *s)
+{
+    t->ss[s->cls].cur = s;
+    s->list = HAK_SLAB_CUR;
+}
+
+/* ------------------------------------------------------------ abandoning */
+
+static void slab_abandon(struct hak_slab *s)
+{
+    atomic_store_explicit(&s->xowner, 0, memory_order_release);
+    pthread_mutex_lock(&abandon_lock);
+    s->abandoned_next = abandoned[s->cls];
+    abandoned[s->cls] = s;
+    abandoned_count++;
+    pthread_mutex_unlock(&abandon_lock);
+}
+
+static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
+{
+    if (abandoned[cls] == NULL)                 /* racy peek; the lock decides */
+        return NULL;
+    pthread_mutex_lock(&abandon_lock);
+    struct hak_slab *s = abandoned[cls];
+    if (s != NULL) {
+        abandoned[cls] = s->abandoned_next;
+        abandoned_count--;
+    }
+    pthread_mutex_unlock(&abandon_lock);
+    if (s == NULL)
+        return NULL;
+    uint64_t none = 0;
+    atomic_compare_exchange_strong_explicit(&s->xowner, &none, t->id, memory_order_acq_rel,
+                                            memory_order_relaxed);
+    s->abandoned_next = NULL;
+    slab_drain(s);
+    t->ctr.adoptions++;
+    return s;
+}
+
+/* Releases every abandoned slab that remote frees have emptied. */
+static size_t sweep_abandoned_locked(void)
+{
+    size_t released = 0;
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        struct hak_slab **link = &abandoned[cls];
+        while (*link != NULL) {
+            struct hak_slab *s = *link;
+            slab_drain(s);
+            if (s->used == 0) {
+                *link = s->abandoned_next;
+                abandoned_count--;
+                s->abandoned_next = NULL;
+                released += pool_release(s);
+            } else {
+                link = &s->abandoned_next;
+            }
+        }
+    }
+    return released;
+}
+
+static void sweep_abandoned(void)
+{
+    if (abandoned_count == 0)                   /* racy peek */
+        return;
+    pthread_mutex_lock(&abandon_lock);
+    sweep_abandoned_locked();
+    pthread_mutex_unlock(&abandon_lock);
+}
+
+/* ------------------------------------------------------------ tier ops */
+
+/* Finds a slab of t's class list that a remote free has given blocks to. */
+static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls)
+{
+    for (struct hak_slab *s = t->ss[cls].full; s != NULL; s = s->next) {
+        if (slab_drain(s) > 0) {
+            slab_unlink(t, s);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
+{
+    struct hak_ss_class *c = &t->ss[cls];
+    for (;;) {
+        struct hak_slab *s = c->cur;
+        if (s != NULL) {
+            if (s->free != NULL || slab_carve(s) || slab_drain(s) > 0) {
+                void *b = s->free;
+                s->free = *(void **)b;
+                s->used++;
+                t->ctr.out++;
+                return b;
+            }
+            slab_unlink(t, s);
+            list_push(t, s, HAK_SLAB_FULL);
+        }
+        if ((s = c->partial) != NULL) {
+            slab_unlink(t, s);
+        } else if ((s = scan_full(t, cls)) == NULL && (s = adopt(t, cls)) == NULL) {
+            s = pool_acquire();
+            if (s == NULL)
+                return NULL;
+            slab_format(s, cls, t->id);
+            t->ctr.slabs_acquired++;
+        }
+        slab_make_cur(t, s);
+    }
+}
+
+void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    if (atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id) {
+        *(void **)b = s->free;
+        s->free = b;
+        s->used--;
+        t->ctr.in++;
+        if (s->list == HAK_SLAB_FULL) {
+            slab_unlink(t, s);
+            list_push(t, s, HAK_SLAB_PARTIAL);
+        }
+        if (s->used == 0 && s->list != HAK_SLAB_CUR) {
+            slab_unlink(t, s);
+            pool_release(s);
+            t->ctr.slabs_released++;
+        }
+        return;
+    }
+    void *old = atomic_load_explicit(&s->xremote, memory_order_relaxed);
+    do {
+        *(void **)b = old;
+    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, b, memory_order_release,
+                                                    memory_order_relaxed));
+    if (hak_likely(t->state == HAK_THREAD_ACTIVE)) {
+        t->ctr.in++;
+        t->ctr.remote_pushes++;
+    } else {
+        atomic_fetch_add_explicit(&stateless_in, 1, memory_order_relaxed);
+    }
+}
+
+size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
+{
+    size_t k = 0;
+    while (k < n) {
+        void *b = _hak_ss_pop_fast(t, cls);
+        if (b == NULL && (b = _hak_ss_pop_slow(t, cls)) == NULL)
+            break;
+        out[k++] = b;
+    }
+    return k;
+}
+
+void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        _hak_ss_push(t, in[i]);
+}
+
+/* Drains s; gives it back if empty (returns bytes released to the OS, or
+ * SIZE_MAX if s is still in use). */
+static size_t slab_settle(struct hak_thread *t, struct hak_slab *s)
+{
+    slab_drain(s);
+    if (s->used != 0)
+        return SIZE_MAX;
+    slab_unlink(t, s);
+    t->ctr.slabs_released++;
+    return pool_release(s);
+}
+
+static void for_each_slab(struct hak_thread *t, void (*fn)(struct hak_thread *, struct hak_slab *))
+{
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        struct hak_ss_class *c = &t->ss[cls];
+        struct hak_slab *lists[2] = {c->partial, c->full};
+        if (c->cur)
+            fn(t, c->cur);
+        for (int i = 0; i < 2; i++) {
+            for (struct hak_slab *s = lists[i], *next; s != NULL; s = next) {
+                next = s->next;
+                fn(t, s);
+            }
+        }
+    }
+}
+
+static void exit_slab(struct hak_thread *t, struct hak_slab *s)
+{
+    if (slab_settle(t, s) == SIZE_MAX) {
+        slab_unlink(t, s);
+        slab_abandon(s);
+    }
+}
+
+void _hak_ss_thread_exit(struct hak_thread *t)
+{
+    for_each_slab(t, exit_slab);
+}
+
+static size_t trim_bytes;
+static void trim_slab(struct hak_thread *t, struct hak_slab *s)
+{
+    size_t r = slab_settle(t, s);
+    if (r != SIZE_MAX)
+        trim_bytes += r;
+}
+
+size_t _hak_ss_trim(struct hak_thread *t)
+{
+    pthread_mutex_lock(&abandon_lock);
+    trim_bytes = sweep_abandoned_locked();
+    if (t != NULL)
+        for_each_slab(t, trim_slab);
+    size_t r = trim_bytes;
+    pthread_mutex_unlock(&abandon_lock);
+    return r;
+}
+
+void _hak_ss_stats(size_t *superslabs, size_t *mapped, uint64_t *stateless)
+{
+    *superslabs = atomic_load_explicit(&ss_mapped, memory_order_relaxed);
+    *mapped = *superslabs * HAK_SS_SIZE;
+    *stateless = atomic_load_explicit(&stateless_in, memory_order_relaxed);
+}
+
+void _hak_ss_fork_prepare(void)
+{
+    pthread_mutex_lock(&abandon_lock);
+    pthread_mutex_lock(&pool_lock);
+}
+
+void _hak_ss_fork_parent(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+    pthread_mutex_unlock(&abandon_lock);
+}
+
+void _hak_ss_fork_child(void)
+{
+    pthread_mutex_unlock(&pool_lock);
+    pthread_mutex_unlock(&abandon_lock);
+}
+
+/* ------------------------------------------------------------ vtable */
+
+static void *ss_op_pop(struct hak_thread *t, unsigned cls) { return _hak_ss_pop(t, cls); }
+
+static bool ss_op_push(struct hak_thread *t, unsigned cls, void *b)
+{
+    (void)cls;
+    _hak_ss_push(t, b);
+    return true;
+}
+
+static size_t ss_op_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
+{
+    (void)cls;
+    _hak_ss_push_batch(t, in, n);
+    return n;
+}
+
+static size_t ss_op_none(struct hak_thread *t, unsigned cls)
+{
+    (void)t;
+    (void)cls;
+    return 0;
+}
+
+static void ss_op_flush(struct hak_thread *t, hak_sink_fn below)
+{
+    (void)t;
+    (void)below;
+}
+
+static uint64_t ss_op_cached(const struct hak_thread *t)
+{
+    (void)t;
+    return 0;
+}
+
+static void ss_op_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
+{
+    (void)t;
+    (void)cls;
+    *out = (struct hak_tier_stats){0};
+}
+
+static void ss_op_thread_init(struct hak_thread *t) { (void)t; }
+
+const struct hak_tier_ops _hak_superslab_ops = {
+    .name = "superslab",
+    .pop = ss_op_pop,
+    .push = ss_op_push,
+    .pop_batch = _hak_ss_pop_batch,
+    .push_batch = ss_op_push_batch,
+    .refill = ss_op_none,
+    .spill = ss_op_none,
+    .flush = ss_op_flush,
+    .cached = ss_op_cached,
+    .stats = ss_op_stats,
+    .thread_init = ss_op_thread_init,
+};

@@ -1,0 +1,111 @@
+/* hakmem: the SuperSlab tier, the bottom of every plan and the only tier
+ * that owns memory.
+ *
+ * Invariants (DESIGN.md, "Ownership"):
+ *   - A SuperSlab is HAK_SS_SIZE bytes aligned to HAK_SS_SIZE, registered in
+ *     the chunk map for its whole life; slab i spans [ss + i*64K, +64K) and
+ *     serves one class while it is out of the pool.
+ *   - A slab has one owner (xowner = thread id) or none (0 = abandoned).
+ *     Only the owner touches free/bump/used/lists. Every other thread
+ *     returns a block by pushing it on xremote (an atomic MPSC stack).
+ *   - The owner drains xremote into free at three points only: before
+ *     taking from a slab whose free list and bump area are empty, when it
+ *     adopts a slab, and when it trims or exits. It never pops a free list
+ *     it has not drained when that list is empty.
+ *   - A free block is in exactly one place: a tier cache, a slab free list,
+ *     or a slab remote queue. used counts blocks in caches and queues.
+ *   - On thread exit each owned slab is drained; an empty one goes back to
+ *     its SuperSlab, any other is abandoned (xowner = 0, put on the
+ *     abandoned list of its class) and adopted later by a CAS on xowner.
+ *   - A SuperSlab whose slabs are all free goes back to the backend, except
+ *     HAK_SS_KEEP_EMPTY of them kept to absorb churn.
+ *   - The holder of the abandoned-list lock acts as the owner of every
+ *     slab on that list: it may drain them and release the empty ones.
+ *   - Thread ids are never reused and never 0 or HAK_ID_NONE, so a stale id
+ *     can never pass the owner test.
+ */
+#ifndef HAK_TIERS_SUPERSLAB_H
+#define HAK_TIERS_SUPERSLAB_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "../compiler.h"
+#include "../types.h"
+
+#define HAK_ID_NONE UINT64_MAX          /* id of threads that own nothing */
+#define HAK_SS_KEEP_EMPTY 1
+
+HAK_INLINE struct hak_superslab *_hak_ss_of(const void *p)
+{
+    /* Valid only for p inside a registered SuperSlab (map kind SS). */
+    return (struct hak_superslab *)((uintptr_t)p & ~(uintptr_t)(HAK_SS_SIZE - 1));
+}
+
+HAK_INLINE struct hak_slab *_hak_slab_of(const void *p)
+{
+    return &_hak_ss_of(p)->slabs[((uintptr_t)p >> HAK_SLAB_SHIFT) & (HAK_SLABS_PER_SS - 1)];
+}
+
+HAK_INLINE char *_hak_slab_start(const struct hak_slab *s)
+{
+    return (char *)_hak_ss_of(s) + ((size_t)s->index << HAK_SLAB_SHIFT);
+}
+
+void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls);
+void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b);
+
+/* Pop from the current slab's local free list; NULL means "take the slow
+ * path", which carves, drains, switches slabs or acquires one. */
+HAK_INLINE void *_hak_ss_pop_fast(struct hak_thread *t, unsigned cls)
+{
+    struct hak_slab *s = t->ss[cls].cur;
+    if (hak_likely(s != NULL)) {
+        void *b = s->free;
+        if (hak_likely(b != NULL)) {
+            s->free = *(void **)b;
+            s->used++;
+            t->ctr.out++;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+HAK_INLINE void *_hak_ss_pop(struct hak_thread *t, unsigned cls)
+{
+    void *b = _hak_ss_pop_fast(t, cls);
+    return hak_likely(b != NULL) ? b : _hak_ss_pop_slow(t, cls);
+}
+
+/* Return b (a block of a SuperSlab) to its slab: the owner's free list if t
+ * owns the slab, else the remote queue. Never refuses. */
+HAK_INLINE void _hak_ss_push(struct hak_thread *t, void *b)
+{
+    struct hak_slab *s = _hak_slab_of(b);
+    if (hak_likely(atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id &&
+                   s->used > 1 && s->list != HAK_SLAB_FULL)) {
+        *(void **)b = s->free;
+        s->free = b;
+        s->used--;
+        t->ctr.in++;
+        return;
+    }
+    _hak_ss_push_slow(t, s, b);
+}
+
+size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n);
+void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
+/* Thread exit: drain, release empty slabs, abandon the rest. */
+void _hak_ss_thread_exit(struct hak_thread *t);
+/* Drain every owned slab and release those that are empty; also sweeps
+ * abandoned slabs that have become empty. Returns bytes given back. */
+size_t _hak_ss_trim(struct hak_thread *t);
+/* SuperSlabs mapped, their bytes, and blocks returned by threads without
+ * state of their own (counted here instead of in a thread's counters). */
+void _hak_ss_stats(size_t *superslabs, size_t *mapped, uint64_t *stateless_in);
+void _hak_ss_fork_prepare(void);
+void _hak_ss_fork_parent(void);
+void _hak_ss_fork_child(void);
+
+#endif /* HAK_TIERS_SUPERSLAB_H */

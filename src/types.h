@@ -1,0 +1,125 @@
+/* hakmem: the data structures every module shares.
+ *
+ * Map of this file:
+ *   constants      chunk, SuperSlab and slab geometry; size-class count
+ *   hak_slab       one slab: owner-only part, then the shared part
+ *   hak_superslab  the 2 MiB region and its slab descriptors
+ *   hak_thread     per-thread state: cache tiers first (hot), then the
+ *                  SuperSlab tier's slab lists, then identity and counters
+ *
+ * Memory layout of a SuperSlab (aligned to its size, so the SuperSlab of a
+ * block is block & ~(HAK_SS_SIZE - 1)):
+ *
+ *   +-----------+-----------+-----------+-- ... --+-----------+
+ *   | slab 0:   | slab 1    | slab 2    |         | slab 31   |
+ *   | header +  | blocks of | blocks of |         |           |
+ *   | slab descs| one class | one class |         |           |
+ *   +-----------+-----------+-----------+-- ... --+-----------+
+ *   0          64K         128K                              2M
+ *
+ * Slab 0 holds only metadata; its untouched pages cost no RSS.
+ *
+ * Counting identity of a slab, always true for its owner outside a call:
+ *   capacity = used + |local free list| + (capacity - carved)
+ * where carved counts blocks ever cut from the bump area. Blocks in the
+ * remote queue are still counted in used until the owner drains them.
+ */
+#ifndef HAK_TYPES_H
+#define HAK_TYPES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hak_plan.h"
+
+#define HAK_CHUNK_SHIFT 21                      /* one SuperSlab = one chunk */
+#define HAK_SS_SIZE ((size_t)1 << HAK_CHUNK_SHIFT)
+#define HAK_SLAB_SHIFT 16
+#define HAK_SLAB_SIZE ((size_t)1 << HAK_SLAB_SHIFT)
+#define HAK_SLABS_PER_SS ((unsigned)(HAK_SS_SIZE / HAK_SLAB_SIZE))
+#define HAK_PAGE_SIZE ((size_t)4096)
+
+#define HAK_ALIGN 16                            /* alignof(max_align_t) */
+#define HAK_SMALL_MAX ((size_t)32768)
+#define HAK_NCLASSES 40
+
+#define HAK_CACHE_LINE 64
+
+/* Tagged chunk-map entries: address of the region | kind. */
+enum hak_chunk_kind { HAK_CHUNK_FOREIGN = 0, HAK_CHUNK_SS = 1, HAK_CHUNK_LARGE = 2 };
+#define HAK_CHUNK_KIND_MASK ((uintptr_t)3)
+
+/* Which of its owner's lists a slab is on. */
+enum hak_slab_list { HAK_SLAB_NONE = 0, HAK_SLAB_CUR, HAK_SLAB_PARTIAL, HAK_SLAB_FULL };
+
+struct hak_slab {
+    /* Owner-only: read and written by the thread whose id is in xowner. */
+    void *free;                 /* local free list, linked through word 0 */
+    char *bump;                 /* next never-carved block */
+    char *end;                  /* end of the carvable area */
+    uint32_t used;              /* blocks out of the slab (program, caches, remote queue) */
+    uint32_t capacity;
+    uint32_t block_size;
+    uint8_t cls;
+    uint8_t list;               /* enum hak_slab_list */
+    uint16_t index;             /* position in its SuperSlab */
+    struct hak_slab *next, *prev;
+    struct hak_slab *abandoned_next; /* under the abandoned-list lock */
+
+    /* Shared: written by other threads, so on its own cache line. */
+    _Alignas(HAK_CACHE_LINE) _Atomic(uint64_t) xowner; /* thread id; 0 = abandoned */
+    _Atomic(void *) xremote;    /* MPSC stack of blocks freed by non-owners */
+};
+
+#define HAK_SS_MAGIC 0x68616b6d53536c62ull      /* "hakmSSlb" */
+
+struct hak_superslab {
+    uint64_t magic;
+    /* Under the pool lock. */
+    struct hak_superslab *next, *prev;
+    uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
+    uint32_t in_pool;           /* on the pool's list of SuperSlabs with free slabs */
+    _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
+};
+
+/* Per-class state of the SuperSlab tier for one thread. */
+struct hak_ss_class {
+    struct hak_slab *cur;       /* allocated from first */
+    struct hak_slab *partial;   /* have free or uncarved blocks */
+    struct hak_slab *full;      /* had none when last looked at; may hold remote frees */
+};
+
+/* Counters the SuperSlab tier keeps for its thread. Blocks "out" left a
+ * slab through this thread; blocks "in" came back through it (locally or by
+ * a remote push). Live small blocks = sum(out - in) - blocks in caches. */
+struct hak_ss_counters {
+    uint64_t out, in;
+    uint64_t remote_pushes, drains, adoptions, slabs_acquired, slabs_released;
+};
+
+enum hak_thread_state {
+    HAK_THREAD_UNINIT = 0,      /* the static empty thread: every cache misses */
+    HAK_THREAD_ACTIVE,
+    HAK_THREAD_DEAD,            /* its key destructor ran; uses the orphan heap */
+};
+
+struct hak_thread {
+    /* Hot: the cache tiers of the plan, in plan order. */
+#define HAK_TIER_STATE_FIELD(name, Name) struct hak_##name##_tls name;
+    HAK_PLAN_CACHE_TIERS(HAK_TIER_STATE_FIELD)
+#undef HAK_TIER_STATE_FIELD
+
+    /* Warm: the SuperSlab tier. */
+    uint64_t id;                /* owner id stamped on slabs; never reused */
+    struct hak_ss_class ss[HAK_NCLASSES];
+    struct hak_ss_counters ctr;
+
+    /* Cold. */
+    int state;                  /* enum hak_thread_state */
+    struct hak_thread *reg_next, *reg_prev; /* registry, under its lock */
+};
+
+#endif /* HAK_TYPES_H */
