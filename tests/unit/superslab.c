@@ -1,0 +1,246 @@
+/* hakmem unit tests: the SuperSlab tier, white-box.
+ *
+ * Each scenario runs its actors in fresh threads, so each actor starts
+ * with no slabs, and uses a class of its own, so slabs left abandoned by
+ * one scenario are not adopted by another (check also forks per test).
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "hakmem.h"
+#include "internal.h"
+
+static struct hak_thread *me(void)
+{
+    bool locked;
+    struct hak_thread *t = _hak_thread_get(&locked);
+    ck_assert(!locked);
+    return t;
+}
+
+static void run(void *(*fn)(void *), void *arg)
+{
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, fn, arg), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+}
+
+static size_t list_len(void *head)
+{
+    size_t n = 0;
+    for (void *b = head; b != NULL; b = *(void **)b)
+        n++;
+    return n;
+}
+
+static bool list_has(void *head, void *x)
+{
+    for (void *b = head; b != NULL; b = *(void **)b)
+        if (b == x)
+            return true;
+    return false;
+}
+
+/* ---- carve a whole slab and give it back ---- */
+
+static void *carve_all(void *arg)
+{
+    unsigned cls = *(unsigned *)arg;
+    struct hak_thread *t = me();
+    size_t bs = hak_class_size(cls);
+    void *b0 = _hak_ss_pop(t, cls);
+    ck_assert_ptr_nonnull(b0);
+    struct hak_slab *s = _hak_slab_of(b0);
+    uint32_t cap = s->capacity;
+    ck_assert_uint_eq(cap, HAK_SLAB_SIZE / bs);
+    void **blocks = calloc(cap, sizeof *blocks);
+    blocks[0] = b0;
+    for (uint32_t i = 1; i < cap; i++) {
+        blocks[i] = _hak_ss_pop(t, cls);
+        ck_assert_ptr_eq(_hak_slab_of(blocks[i]), s);
+        ck_assert_uint_eq(((uintptr_t)blocks[i] - (uintptr_t)_hak_slab_start(s)) % bs, 0);
+        ck_assert_uint_eq((uintptr_t)blocks[i] % 16, 0);
+        for (uint32_t j = 0; j < i; j++)
+            ck_assert_ptr_ne(blocks[i], blocks[j]);
+    }
+    ck_assert_uint_eq(s->used, cap);
+    ck_assert_ptr_null(s->free);
+    ck_assert_ptr_eq(s->bump, s->end);
+    for (uint32_t i = 0; i < cap; i++)
+        _hak_ss_push(t, blocks[i]);
+    ck_assert_uint_eq(s->used, 0);
+    ck_assert_uint_eq(list_len(s->free), cap);
+    free(blocks);
+    return NULL;
+}
+
+START_TEST(carve_and_return_conserves_counts)
+{
+    unsigned classes[] = {0, 7, 19, 30, HAK_NCLASSES - 1};
+    run(carve_all, &classes[_i]);
+}
+END_TEST
+
+/* ---- a remote free reaches the owner only through a drain ---- */
+
+struct remote_case {
+    unsigned cls;
+    pthread_barrier_t go, freed, checked;
+    void *blocks[4];
+    void *victim;
+};
+
+static void *remote_owner(void *arg)
+{
+    struct remote_case *rc = arg;
+    struct hak_thread *t = me();
+    struct hak_slab *s = NULL;
+    for (int i = 0; i < 4; i++) {
+        rc->blocks[i] = _hak_ss_pop(t, rc->cls);
+        s = _hak_slab_of(rc->blocks[i]);
+    }
+    ck_assert_uint_eq(s->capacity, 4);         /* 16 KiB blocks */
+    ck_assert_ptr_null(s->free);
+    rc->victim = rc->blocks[1];
+    pthread_barrier_wait(&rc->go);
+    pthread_barrier_wait(&rc->freed);
+    /* Queued remotely, not yet visible to the owner's list. */
+    ck_assert_ptr_eq(atomic_load(&s->xremote), rc->victim);
+    ck_assert(!list_has(s->free, rc->victim));
+    ck_assert_uint_eq(s->used, 4);
+    /* The slab is empty locally: the pop drains and returns the victim. */
+    void *b = _hak_ss_pop(t, rc->cls);
+    ck_assert_ptr_eq(b, rc->victim);
+    ck_assert_ptr_null(atomic_load(&s->xremote));
+    ck_assert_uint_eq(s->used, 4);
+    for (int i = 0; i < 4; i++)
+        _hak_ss_push(t, rc->blocks[i]);
+    pthread_barrier_wait(&rc->checked);
+    return NULL;
+}
+
+static void *remote_freer(void *arg)
+{
+    struct remote_case *rc = arg;
+    pthread_barrier_wait(&rc->go);
+    _hak_ss_push(me(), rc->victim);
+    pthread_barrier_wait(&rc->freed);
+    pthread_barrier_wait(&rc->checked);
+    return NULL;
+}
+
+START_TEST(remote_free_reaches_owner_after_drain)
+{
+    struct remote_case rc = {.cls = hak_size_class(16384)};
+    pthread_barrier_init(&rc.go, NULL, 2);
+    pthread_barrier_init(&rc.freed, NULL, 2);
+    pthread_barrier_init(&rc.checked, NULL, 2);
+    pthread_t a, b;
+    pthread_create(&a, NULL, remote_owner, &rc);
+    pthread_create(&b, NULL, remote_freer, &rc);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+}
+END_TEST
+
+/* ---- an exited thread's slab is abandoned, then adopted ---- */
+
+struct adopt_case {
+    unsigned cls;
+    void *blocks[4];
+    void *fresh;
+    uint64_t adopter_id;
+};
+
+static void *adopt_leaver(void *arg)
+{
+    struct adopt_case *ac = arg;
+    struct hak_thread *t = me();
+    for (int i = 0; i < 4; i++)
+        ac->blocks[i] = _hak_ss_pop(t, ac->cls);
+    return NULL;                                /* exits holding all four */
+}
+
+static void *adopt_taker(void *arg)
+{
+    struct adopt_case *ac = arg;
+    struct hak_thread *t = me();
+    ac->adopter_id = t->id;
+    _hak_ss_push(t, ac->blocks[2]);             /* remote: not the owner yet */
+    ac->fresh = _hak_ss_pop(t, ac->cls);
+    for (int i = 0; i < 4; i++)
+        if (i != 2)
+            _hak_ss_push(t, ac->blocks[i]);
+    _hak_ss_push(t, ac->fresh);
+    return NULL;
+}
+
+START_TEST(exited_thread_slab_is_adopted)
+{
+    struct adopt_case ac = {.cls = hak_size_class(12288)};
+    run(adopt_leaver, &ac);
+    struct hak_slab *s = _hak_slab_of(ac.blocks[0]);
+    ck_assert_uint_eq(atomic_load(&s->xowner), 0);
+    struct hak_stats before, after;
+    hak_stats_get(&before, sizeof before);
+    run(adopt_taker, &ac);
+    hak_stats_get(&after, sizeof after);
+    /* The adopter drained the remote free and served it from the slab. */
+    ck_assert_ptr_eq(ac.fresh, ac.blocks[2]);
+    ck_assert_uint_gt(after.adoptions, before.adoptions);
+}
+END_TEST
+
+/* ---- empty SuperSlabs go back to the backend ---- */
+
+#define SS_FILL 3
+static void *fill_superslabs(void *arg)
+{
+    void **first = arg;
+    struct hak_thread *t = me();
+    unsigned cls = HAK_NCLASSES - 1;            /* 2 blocks per slab */
+    size_t n = SS_FILL * 2 * (HAK_SLABS_PER_SS - 1);
+    void **b = calloc(n, sizeof *b);
+    for (size_t i = 0; i < n; i++) {
+        b[i] = _hak_ss_pop(t, cls);
+        ck_assert_uint_eq(_hak_map_lookup(b[i]) & HAK_CHUNK_KIND_MASK, HAK_CHUNK_SS);
+    }
+    for (int k = 0; k < SS_FILL; k++)
+        first[k] = b[k * 2 * (HAK_SLABS_PER_SS - 1) + 1];
+    for (size_t i = 0; i < n; i++)
+        _hak_ss_push(t, b[i]);
+    free(b);
+    return NULL;                                /* exit gives back the last slab */
+}
+
+START_TEST(empty_superslab_is_released)
+{
+    void *first[SS_FILL];
+    struct hak_stats before, after;
+    hak_stats_get(&before, sizeof before);
+    run(fill_superslabs, first);
+    hak_stats_get(&after, sizeof after);
+    ck_assert_uint_le(after.superslabs, before.superslabs + HAK_SS_KEEP_EMPTY);
+    int unmapped = 0;
+    for (int k = 0; k < SS_FILL; k++)
+        unmapped += _hak_map_lookup(first[k]) == 0;
+    ck_assert_int_ge(unmapped, 1);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("superslab");
+    TCase *tc = tcase_create("ownership");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, carve_and_return_conserves_counts, 0, 5);
+    tcase_add_test(tc, remote_free_reaches_owner_after_drain);
+    tcase_add_test(tc, exited_thread_slab_is_adopted);
+    tcase_add_test(tc, empty_superslab_is_released);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#include "check_main.h"
