@@ -59,7 +59,9 @@ static void options_init(void)
         {"HAKMEM_TINY_ULTRA", &_hak_opt.ultra, 1, 1},
         {"HAKMEM_TINY_ULTRA_CAP", &_hak_opt.ultra_cap, HAK_DEFAULT_ULTRA_CAP, 65535},
         {"HAKMEM_TINY_TLS_LIST", &_hak_opt.tls_list, 1, 1},
+        {"HAKMEM_TINY_TLS_LIST_CAP", &_hak_opt.tls_list_cap, HAK_DEFAULT_TLS_LIST_CAP, 65535},
         {"HAKMEM_MAG_CAP", &_hak_opt.mag_cap, HAK_DEFAULT_MAG_CAP, HAK_MAG_CAP_MAX},
+        {"HAKMEM_MAG_DEPOT", &_hak_opt.mag_depot, HAK_DEFAULT_MAG_DEPOT, 65535},
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         option_read(&opts[i]);
@@ -79,6 +81,7 @@ static void libc_init(void)
  * by a thread that does not exist there. */
 static void fork_prepare(void)
 {
+    _hak_stack_fork(HAK_FORK_PREPARE);
     _hak_thread_fork_prepare();
     _hak_ss_fork_prepare();
     _hak_large_fork_prepare();
@@ -91,6 +94,7 @@ static void fork_parent(void)
     _hak_large_fork_parent();
     _hak_ss_fork_parent();
     _hak_thread_fork_parent();
+    _hak_stack_fork(HAK_FORK_PARENT);
 }
 
 static void fork_child(void)
@@ -99,6 +103,7 @@ static void fork_child(void)
     _hak_large_fork_child();
     _hak_ss_fork_child();
     _hak_thread_fork_child();
+    _hak_stack_fork(HAK_FORK_CHILD);
 }
 
 static __thread int init_running_here;

@@ -112,13 +112,15 @@ void _hak_thread_fork_child(void);
 #define HAK_DEFAULT_ULTRA_CAP 64
 #define HAK_MAG_CAP_MAX 128             /* rounds per magazine */
 #define HAK_DEFAULT_MAG_CAP 64
+#define HAK_DEFAULT_TLS_LIST_CAP 128
+#define HAK_DEFAULT_MAG_DEPOT 16        /* full magazines per class in the depot */
 
 /* ---- init.c ---- */
 /* Process-wide set-up; idempotent, cheap after the first call. */
 void _hak_init(void);
 extern _Atomic int _hak_init_state;             /* 0 none, 1 running, 2 done */
 struct hak_options {
-    uint32_t fast_cap, ultra, ultra_cap, tls_list, mag_cap;
+    uint32_t fast_cap, ultra, ultra_cap, tls_list, tls_list_cap, mag_cap, mag_depot;
 };
 extern struct hak_options _hak_opt;
 /* The C library's own malloc, for pointers hakmem did not hand out. NULL
@@ -140,6 +142,11 @@ void _hak_stack_flush_level(struct hak_thread *t, unsigned level);
 /* Every cache tier of t flushed down to the SuperSlab tier. */
 void _hak_stack_flush(struct hak_thread *t);
 uint64_t _hak_stack_cached(const struct hak_thread *t);
+/* Blocks held by tiers outside any thread (the magazine depot). */
+uint64_t _hak_stack_shared_cached(void);
+/* Flushes t's caches and the tiers' shared caches down to the slabs. */
+void _hak_stack_trim(struct hak_thread *t);
+void _hak_stack_fork(int phase);         /* enum hak_fork_phase */
 
 /* ---- api.c ---- */
 void *_hak_alloc_aligned(size_t alignment, size_t size);

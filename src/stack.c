@@ -122,3 +122,27 @@ uint64_t _hak_stack_cached(const struct hak_thread *t)
         n += _hak_plan_ops[level]->cached(t);
     return n;
 }
+
+uint64_t _hak_stack_shared_cached(void)
+{
+    uint64_t n = 0;
+    for (unsigned level = 0; level < _hak_plan_depth; level++)
+        if (_hak_plan_ops[level]->shared_cached != NULL)
+            n += _hak_plan_ops[level]->shared_cached();
+    return n;
+}
+
+void _hak_stack_trim(struct hak_thread *t)
+{
+    _hak_stack_flush(t);
+    for (unsigned level = 0; level < _hak_plan_depth; level++)
+        if (_hak_plan_ops[level]->trim != NULL)
+            _hak_plan_ops[level]->trim(t, sinks[level]);
+}
+
+void _hak_stack_fork(int phase)
+{
+    for (unsigned level = 0; level < _hak_plan_depth; level++)
+        if (_hak_plan_ops[level]->fork != NULL)
+            _hak_plan_ops[level]->fork(phase);
+}

@@ -21,6 +21,7 @@ static void stats_collect(struct hak_stats *st)
     uint64_t cached, stateless_in;
     size_t nthreads, ss, ss_bytes, large_live, large_cached, large_bytes;
     _hak_thread_sum(&ctr, &cached, &nthreads);
+    cached += _hak_stack_shared_cached();
     _hak_ss_stats(&ss, &ss_bytes, &stateless_in);
     _hak_large_stats(&large_live, &large_cached, &large_bytes);
     uint64_t in = ctr.in + stateless_in;

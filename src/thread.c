@@ -152,7 +152,7 @@ size_t _hak_thread_trim(void)
     bool locked;
     struct hak_thread *t = _hak_thread_get(&locked);
     if (!locked)
-        _hak_stack_flush(t);
+        _hak_stack_trim(t);
     size_t r = _hak_ss_trim(t);
     if (locked)
         _hak_orphan_unlock();

@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hak_plan.h"
+
 struct hak_thread;
 
 struct hak_tier_stats {
@@ -52,7 +54,28 @@ struct hak_tier_ops {
     void (*stats)(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out);
     /* Sets t's per-thread state (caps from the knobs) when t starts. */
     void (*thread_init)(struct hak_thread *t);
+    /* Tiers with process-wide state (the magazine depot) also have these;
+     * NULL elsewhere. shared_cached: blocks held outside any thread.
+     * trim: gives shared blocks to below. fork: takes (FORK_PREPARE) and
+     * releases its locks around fork(). */
+    uint64_t (*shared_cached)(void);
+    void (*trim)(struct hak_thread *t, hak_sink_fn below);
+    void (*fork)(int phase);
 };
+
+enum hak_fork_phase { HAK_FORK_PREPARE, HAK_FORK_PARENT, HAK_FORK_CHILD };
+
+/* A cache tier holds at most HAK_TIER_BYTES of one class per thread (and
+ * never fewer than 2 blocks), so caps tuned for 16-byte blocks do not
+ * pin megabytes of 32 KiB ones. */
+#define HAK_TIER_BYTES ((size_t)128 << 10)
+static inline uint32_t _hak_tier_cap(uint32_t knob, size_t class_size)
+{
+    size_t budget = HAK_TIER_BYTES / class_size;
+    if (budget < 2)
+        budget = 2;
+    return knob < budget ? knob : (uint32_t)budget;
+}
 
 /* Largest batch the stack moves in one step. */
 #define HAK_BATCH_MAX 128
@@ -61,5 +84,8 @@ struct hak_tier_ops {
 extern const struct hak_tier_ops *const _hak_plan_ops[];
 extern const unsigned _hak_plan_depth;          /* number of cache tiers */
 extern const struct hak_tier_ops _hak_superslab_ops;
+#define HAK_TIER_OPS_DECL(name, NAME) extern const struct hak_tier_ops _hak_##name##_ops;
+HAK_PLAN_CACHE_TIERS(HAK_TIER_OPS_DECL)
+#undef HAK_TIER_OPS_DECL
 
 #endif /* HAK_TIER_H */

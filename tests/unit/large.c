@@ -1,0 +1,306 @@
+/* hakmem tests: the large backend (src/backends/large.c), through the
+ * public API and the chunk map.
+ *
+ * This binary's malloc is hakmem, and it also defines mmap, munmap and
+ * madvise: the backend's calls bind to these at link time, so a test can
+ * count the system calls a loop makes without strace. */
+#include <check.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "hakmem.h"
+#include "internal.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+
+static _Atomic unsigned long vm_calls;
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    atomic_fetch_add(&vm_calls, 1);
+    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int munmap(void *addr, size_t len)
+{
+    atomic_fetch_add(&vm_calls, 1);
+    return (int)syscall(SYS_munmap, addr, len);
+}
+
+int madvise(void *addr, size_t len, int advice)
+{
+    atomic_fetch_add(&vm_calls, 1);
+    return (int)syscall(SYS_madvise, addr, len, advice);
+}
+
+static struct hak_stats stats(void)
+{
+    struct hak_stats st;
+    ck_assert_int_eq(hak_stats_get(&st, sizeof st), 0);
+    return st;
+}
+
+static unsigned chunk_kind(const void *p)
+{
+    return (unsigned)(_hak_map_lookup(p) & HAK_CHUNK_KIND_MASK);
+}
+
+/* Every chunk a live large block touches maps back to one span entry. */
+static void check_span_mapped(const char *p, size_t size)
+{
+    uintptr_t e = _hak_map_lookup(p);
+    ck_assert_msg((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_LARGE,
+                  "%zu-byte block %p: chunk map entry %#lx is not LARGE", size, (void *)p,
+                  (unsigned long)e);
+    for (size_t off = HAK_SS_SIZE; off < size; off += HAK_SS_SIZE)
+        ck_assert_msg(_hak_map_lookup(p + off) == e, "%zu-byte block %p: chunk at +%zu not mapped",
+                      size, (void *)p, off);
+    ck_assert_msg(_hak_map_lookup(p + size - 1) == e,
+                  "%zu-byte block %p: chunk of the last byte not mapped", size, (void *)p);
+}
+
+/* A live block of at least size bytes, aligned to align, writable at both
+ * ends. */
+static void check_block(char *p, size_t size, size_t align)
+{
+    ck_assert_msg(p != NULL, "allocating %zu bytes (align %zu) failed: %s", size, align,
+                  strerror(errno));
+    ck_assert_msg(((uintptr_t)p & (align - 1)) == 0, "%zu-byte block %p not aligned to %zu", size,
+                  (void *)p, align);
+    size_t usable = malloc_usable_size(p);
+    ck_assert_msg(usable >= size, "%zu-byte block %p: usable size %zu", size, (void *)p, usable);
+    ck_assert_uint_eq(hak_usable_size(p), usable);
+    p[0] = 1;
+    p[size - 1] = 2;
+    p[usable - 1] = 3;
+}
+
+static const size_t large_sizes[] = {
+    HAK_SMALL_MAX + 1, 64 * KiB, 100 * KiB,    1 * MiB,  2 * MiB - 1,
+    2 * MiB,           2 * MiB + 1, 5 * MiB,  64 * MiB, 256 * MiB,
+};
+
+/* large.c caches at most 64 MiB of spans in all, so spans this big are
+ * unmapped by free itself. */
+#define UNCACHEABLE (64 * MiB)
+
+START_TEST(test_large_block)
+{
+    size_t size = large_sizes[_i];
+    struct hak_stats before = stats();
+    char *p = malloc(size);
+    check_block(p, size, HAK_ALIGN);
+    check_span_mapped(p, size);
+    ck_assert_uint_eq(stats().live_large_blocks, before.live_large_blocks + 1);
+
+    free(p);
+    struct hak_stats after = stats();
+    ck_assert_uint_eq(after.live_large_blocks, before.live_large_blocks);
+    if (size >= UNCACHEABLE) {
+        ck_assert_uint_eq(chunk_kind(p), HAK_CHUNK_FOREIGN);
+        ck_assert_uint_eq(chunk_kind(p + size - 1), HAK_CHUNK_FOREIGN);
+        ck_assert_uint_eq(after.mapped_bytes, before.mapped_bytes);
+    }
+
+    hak_trim();
+    ck_assert_uint_eq(chunk_kind(p), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(chunk_kind(p + size - 1), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(stats().large_cached_spans, 0);
+}
+END_TEST
+
+/* Small sizes too: an alignment above HAK_SMALL_MAX is beyond any slab, so
+ * even a 1-byte request becomes a large span. */
+static const size_t aligned_sizes[] = {1, HAK_SMALL_MAX + 1, 1 * MiB + 1, 3 * MiB};
+
+static void check_aligned(char *p, size_t align, size_t size)
+{
+    check_block(p, size, align);
+    if (size > HAK_SMALL_MAX || align > HAK_SMALL_MAX)
+        check_span_mapped(p, size);
+}
+
+START_TEST(test_aligned)
+{
+    size_t live = stats().live_large_blocks;
+    size_t n = sizeof aligned_sizes / sizeof aligned_sizes[0];
+    for (size_t align = 4 * KiB; align <= 16 * MiB; align <<= 1) {
+        for (size_t i = 0; i < n; i++) {
+            size_t size = aligned_sizes[i];
+            char *p = hak_aligned_alloc(align, size);
+            check_aligned(p, align, size);
+            void *q = NULL;
+            ck_assert_int_eq(posix_memalign(&q, align, size), 0);
+            check_aligned(q, align, size);
+            ck_assert_ptr_ne(p, q);
+            free(p);
+            free(q);
+        }
+    }
+    ck_assert_uint_eq(stats().live_large_blocks, live);
+}
+END_TEST
+
+#define REUSE_SIZE (100 * KiB)
+#define REUSE_LOOPS 1000
+
+START_TEST(test_span_reuse)
+{
+    /* The first round maps the span; every later one must find it cached. */
+    char *first = malloc(REUSE_SIZE);
+    ck_assert_ptr_nonnull(first);
+    free(first);
+    struct hak_stats before = stats();
+    unsigned long calls = atomic_load(&vm_calls);
+    for (int i = 0; i < REUSE_LOOPS; i++) {
+        char *p = malloc(REUSE_SIZE);
+        ck_assert_msg(p == first, "round %d: got %p, not the cached span %p", i, (void *)p,
+                      (void *)first);
+        memset(p, i, REUSE_SIZE);
+        free(p);
+    }
+    ck_assert_msg(atomic_load(&vm_calls) == calls, "%lu mmap/munmap/madvise calls in %d rounds",
+                  atomic_load(&vm_calls) - calls, REUSE_LOOPS);
+    struct hak_stats after = stats();
+    ck_assert_uint_eq(after.mapped_bytes, before.mapped_bytes);
+    ck_assert_uint_eq(after.large_cached_spans, before.large_cached_spans);
+}
+END_TEST
+
+/* A pattern in which every 8-byte word differs, so a copy from or to the
+ * wrong offset shows. */
+static uint64_t word_at(size_t i) { return (i + 1) * 0x9e3779b97f4a7c15ull; }
+
+static void fill(char *p, size_t size)
+{
+    for (size_t i = 0; i < size / 8; i++) {
+        uint64_t w = word_at(i);
+        memcpy(p + 8 * i, &w, 8);
+    }
+}
+
+static void verify(const char *p, size_t size, size_t from_size)
+{
+    for (size_t i = 0; i < size / 8; i++) {
+        uint64_t w;
+        memcpy(&w, p + 8 * i, 8);
+        ck_assert_msg(w == word_at(i), "realloc %zu -> %zu: word %zu lost", from_size, size, i);
+    }
+}
+
+START_TEST(test_realloc)
+{
+    /* Growing, growing in place, shrinking a little and a lot, into the
+     * small classes and back out. Multiples of 8 keep fill() exact. */
+    static const size_t steps[] = {
+        100 * KiB, 100 * KiB + 1000, 1 * MiB, 5 * MiB, 3 * MiB, 200 * KiB,
+        40 * KiB,  1000,             3 * MiB, 2 * MiB,
+    };
+    size_t n = sizeof steps / sizeof steps[0];
+    size_t live = stats().live_large_blocks;
+    char *p = malloc(steps[0]);
+    ck_assert_ptr_nonnull(p);
+    fill(p, steps[0]);
+    for (size_t i = 1; i < n; i++) {
+        size_t from = steps[i - 1], to = steps[i];
+        p = realloc(p, to);
+        ck_assert_msg(p != NULL, "realloc %zu -> %zu failed", from, to);
+        verify(p, to < from ? to : from, from);
+        ck_assert_uint_eq(chunk_kind(p), to > HAK_SMALL_MAX ? HAK_CHUNK_LARGE : HAK_CHUNK_SS);
+        ck_assert_uint_ge(malloc_usable_size(p), to);
+        fill(p, to);
+    }
+    free(p);
+    ck_assert_uint_eq(stats().live_large_blocks, live);
+}
+END_TEST
+
+/* A span reused from the cache still holds the old contents; calloc must
+ * not hand them out. */
+START_TEST(test_calloc_reused_span)
+{
+    size_t size = 1 * MiB;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 0xff, malloc_usable_size(p));
+    free(p);
+    char *q = calloc(1, size);
+    ck_assert_msg(q == p, "calloc did not reuse the cached span (%p, freed %p)", (void *)q,
+                  (void *)p);
+    size_t usable = malloc_usable_size(q);
+    for (size_t i = 0; i < usable; i++)
+        ck_assert_msg(q[i] == 0, "calloc: byte %zu of %zu is %#x", i, usable, (unsigned)q[i]);
+    free(q);
+}
+END_TEST
+
+/* Hides where p came from, so the compiler lets a test free it wrongly. */
+static char *launder(char *p)
+{
+    __asm__("" : "+r"(p));
+    return p;
+}
+
+/* Bad frees are reported on stderr and ignored; they must change nothing. */
+START_TEST(test_bad_free)
+{
+    size_t size = 1 * MiB;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    size_t usable = malloc_usable_size(p);
+    size_t live = stats().live_large_blocks;
+
+    free(launder(p + 16));
+    ck_assert_uint_eq(stats().live_large_blocks, live);
+    ck_assert_uint_eq(malloc_usable_size(p), usable);
+
+    free(p);
+    size_t cached = stats().large_cached_spans;
+    free(launder(p));                           /* double free of a cached span */
+    ck_assert_uint_eq(stats().large_cached_spans, cached);
+    ck_assert_uint_eq(stats().live_large_blocks, live - 1);
+
+    /* Had the span been cached twice, both would get it. */
+    char *a = malloc(size), *b = malloc(size);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_ne(a, b);
+    free(a);
+    free(b);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("large");
+    TCase *tc = tcase_create("sizes");
+    tcase_add_loop_test(tc, test_large_block, 0,
+                        (int)(sizeof large_sizes / sizeof large_sizes[0]));
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("aligned");
+    tcase_add_test(tc, test_aligned);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reuse");
+    tcase_add_test(tc, test_span_reuse);
+    tcase_add_test(tc, test_calloc_reused_span);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("realloc");
+    tcase_add_test(tc, test_realloc);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("misuse");
+    tcase_add_test(tc, test_bad_free);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#include "check_main.h"

@@ -1,0 +1,305 @@
+/* hakmem: the magazine tier (invariants in magazine.h).
+ *
+ * Depot locks are per class and held only to move one magazine pointer;
+ * fork takes them all in class order.
+ */
+#include "../internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "../tier.h"
+#include "magazine_inline.h"
+
+_Static_assert(sizeof(((struct hak_magazine_tls *)0)->c) / sizeof(struct hak_magazine_class) ==
+                   HAK_NCLASSES,
+               "one entry per class");
+
+struct depot {
+    pthread_mutex_t lock;
+    struct hak_magazine *full, *empty;
+    uint32_t nfull;
+    uint64_t rounds;                    /* blocks in full magazines */
+};
+
+static struct depot depot[HAK_NCLASSES] = {
+    [0 ... HAK_NCLASSES - 1] = {.lock = PTHREAD_MUTEX_INITIALIZER},
+};
+
+static struct hak_magazine *depot_take_full(unsigned cls)
+{
+    struct depot *d = &depot[cls];
+    if (d->full == NULL)                /* racy peek; the lock decides */
+        return NULL;
+    pthread_mutex_lock(&d->lock);
+    struct hak_magazine *m = d->full;
+    if (m != NULL) {
+        d->full = m->next;
+        d->nfull--;
+        d->rounds -= m->n;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return m;
+}
+
+static bool depot_put_full(unsigned cls, struct hak_magazine *m)
+{
+    struct depot *d = &depot[cls];
+    bool ok = false;
+    pthread_mutex_lock(&d->lock);
+    if (d->nfull < _hak_opt.mag_depot) {
+        m->next = d->full;
+        d->full = m;
+        d->nfull++;
+        d->rounds += m->n;
+        ok = true;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+static void depot_put_empty(unsigned cls, struct hak_magazine *m)
+{
+    struct depot *d = &depot[cls];
+    pthread_mutex_lock(&d->lock);
+    m->next = d->empty;
+    d->empty = m;
+    pthread_mutex_unlock(&d->lock);
+}
+
+static struct hak_magazine *get_empty(struct hak_thread *t, unsigned cls)
+{
+    struct depot *d = &depot[cls];
+    struct hak_magazine *m = NULL;
+    if (d->empty != NULL) {
+        pthread_mutex_lock(&d->lock);
+        m = d->empty;
+        if (m != NULL)
+            d->empty = m->next;
+        pthread_mutex_unlock(&d->lock);
+    }
+    if (m == NULL) {
+        uint32_t cap = t->magazine.c[cls].cap;
+        m = _hak_meta_alloc(sizeof *m + cap * sizeof(void *));
+        if (m == NULL)
+            return NULL;
+        m->cap = cap;
+    }
+    m->next = NULL;
+    m->n = 0;
+    return m;
+}
+
+static void swap(struct hak_magazine_class *c)
+{
+    struct hak_magazine *m = c->loaded;
+    c->loaded = c->prev;
+    c->prev = m;
+}
+
+/* Makes loaded non-empty: from prev, else a full magazine from the depot. */
+static bool reload(struct hak_thread *t, unsigned cls)
+{
+    struct hak_magazine_class *c = &t->magazine.c[cls];
+    if (c->cap == 0)
+        return false;
+    if (c->prev != NULL && c->prev->n > 0) {
+        swap(c);
+        return true;
+    }
+    struct hak_magazine *full = depot_take_full(cls);
+    if (full == NULL)
+        return false;
+    if (c->prev != NULL)
+        depot_put_empty(cls, c->prev);  /* prev is empty here */
+    c->prev = c->loaded;
+    c->loaded = full;
+    return true;
+}
+
+/* Makes loaded non-full: prev if it has room, else hand a full magazine to
+ * the depot and load an empty one. */
+static bool make_room(struct hak_thread *t, unsigned cls)
+{
+    struct hak_magazine_class *c = &t->magazine.c[cls];
+    if (c->cap == 0)
+        return false;
+    if (c->prev != NULL && c->prev->n < c->prev->cap) {
+        swap(c);
+        return true;
+    }
+    if (c->prev != NULL && c->loaded != NULL) {
+        if (!depot_put_full(cls, c->prev))
+            return false;
+        c->prev = NULL;
+    }
+    struct hak_magazine *m = get_empty(t, cls);
+    if (m == NULL)
+        return false;
+    if (c->loaded != NULL)
+        c->prev = c->loaded;
+    c->loaded = m;
+    return true;
+}
+
+static void *mag_pop(struct hak_thread *t, unsigned cls)
+{
+    void *b = _hak_magazine_pop_inline(t, cls);
+    if (b == NULL && reload(t, cls))
+        b = _hak_magazine_pop_inline(t, cls);
+    return b;
+}
+
+static bool mag_push(struct hak_thread *t, unsigned cls, void *b)
+{
+    return _hak_magazine_push_inline(t, cls, b) ||
+           (make_room(t, cls) && _hak_magazine_push_inline(t, cls, b));
+}
+
+static size_t mag_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
+{
+    size_t k = 0;
+    while (k < n) {
+        struct hak_magazine *m = t->magazine.c[cls].loaded;
+        if (m == NULL || m->n == 0) {
+            if (!reload(t, cls))
+                break;
+            continue;
+        }
+        size_t take = m->n < n - k ? m->n : n - k;
+        m->n -= (uint32_t)take;
+        memcpy(out + k, m->round + m->n, take * sizeof(void *));
+        k += take;
+    }
+    return k;
+}
+
+static size_t mag_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
+{
+    size_t k = 0;
+    while (k < n) {
+        struct hak_magazine *m = t->magazine.c[cls].loaded;
+        if (m == NULL || m->n == m->cap) {
+            if (!make_room(t, cls))
+                break;
+            continue;
+        }
+        size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
+        memcpy(m->round + m->n, in + k, put * sizeof(void *));
+        m->n += (uint32_t)put;
+        k += put;
+    }
+    return k;
+}
+
+/* A miss fetches one magazine's worth from below. */
+static size_t mag_refill(struct hak_thread *t, unsigned cls)
+{
+    struct hak_magazine_class *c = &t->magazine.c[cls];
+    if (c->cap == 0)
+        return 0;
+    c->misses++;
+    return c->cap;
+}
+
+/* The depot is at its bound: one magazine's worth goes down. */
+static size_t mag_spill(struct hak_thread *t, unsigned cls)
+{
+    struct hak_magazine_class *c = &t->magazine.c[cls];
+    if (c->cap == 0)
+        return 0;
+    c->spills++;
+    return c->cap;
+}
+
+static void flush_magazine(struct hak_thread *t, unsigned cls, struct hak_magazine *m,
+                           hak_sink_fn below)
+{
+    if (m == NULL)
+        return;
+    uint32_t n = m->n;
+    m->n = 0;
+    if (n > 0)
+        below(t, cls, m->round, n);
+    depot_put_empty(cls, m);
+}
+
+static void mag_flush(struct hak_thread *t, hak_sink_fn below)
+{
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        struct hak_magazine_class *c = &t->magazine.c[cls];
+        struct hak_magazine *loaded = c->loaded, *prev = c->prev;
+        c->loaded = c->prev = NULL;
+        flush_magazine(t, cls, loaded, below);
+        flush_magazine(t, cls, prev, below);
+    }
+}
+
+static void mag_trim(struct hak_thread *t, hak_sink_fn below)
+{
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        struct hak_magazine *m;
+        while ((m = depot_take_full(cls)) != NULL)
+            flush_magazine(t, cls, m, below);
+    }
+}
+
+static uint64_t mag_cached(const struct hak_thread *t)
+{
+    uint64_t n = 0;
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        const struct hak_magazine_class *c = &t->magazine.c[cls];
+        n += (c->loaded ? c->loaded->n : 0) + (c->prev ? c->prev->n : 0);
+    }
+    return n;
+}
+
+static uint64_t mag_shared_cached(void)
+{
+    uint64_t n = 0;
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        pthread_mutex_lock(&depot[cls].lock);
+        n += depot[cls].rounds;
+        pthread_mutex_unlock(&depot[cls].lock);
+    }
+    return n;
+}
+
+static void mag_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
+{
+    const struct hak_magazine_class *c = &t->magazine.c[cls];
+    *out = (struct hak_tier_stats){.misses = c->misses, .refills = c->misses, .spills = c->spills};
+}
+
+static void mag_thread_init(struct hak_thread *t)
+{
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
+        t->magazine.c[cls].cap = _hak_tier_cap(_hak_opt.mag_cap, hak_class_size(cls));
+}
+
+static void mag_fork(int phase)
+{
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        if (phase == HAK_FORK_PREPARE)
+            pthread_mutex_lock(&depot[cls].lock);
+        else
+            pthread_mutex_unlock(&depot[cls].lock);
+    }
+}
+
+const struct hak_tier_ops _hak_magazine_ops = {
+    .name = "magazine",
+    .pop = mag_pop,
+    .push = mag_push,
+    .pop_batch = mag_pop_batch,
+    .push_batch = mag_push_batch,
+    .refill = mag_refill,
+    .spill = mag_spill,
+    .flush = mag_flush,
+    .cached = mag_cached,
+    .stats = mag_stats,
+    .thread_init = mag_thread_init,
+    .shared_cached = mag_shared_cached,
+    .trim = mag_trim,
+    .fork = mag_fork,
+};

@@ -1,0 +1,31 @@
+/* hakmem: the tls-list tier: an intrusive list with a count per thread and
+ * class, refilled and spilled in batches whose size adapts.
+ *
+ * Invariants:
+ *   - head links n free blocks through their first word; n <= cap.
+ *   - HAK_TLS_BATCH_MIN <= batch <= max(cap, HAK_TLS_BATCH_MIN): batch
+ *     doubles on every miss (the thread allocates faster than it frees:
+ *     fetch more per trip below) and halves on every spill (it frees more
+ *     than it allocates: keep less, give back sooner).
+ *   - cap = 0 (HAKMEM_TINY_TLS_LIST=0 or HAKMEM_TINY_TLS_LIST_CAP=0, or a
+ *     thread without state): every pop misses, every push is refused.
+ */
+#ifndef HAK_TIERS_TLS_LIST_H
+#define HAK_TIERS_TLS_LIST_H
+
+#include <stdint.h>
+
+#define HAK_TLS_BATCH_MIN 4
+
+struct hak_tls_list_class {
+    void *head;
+    uint32_t n, cap;
+    uint32_t batch;
+    uint64_t misses, spills;
+};
+
+struct hak_tls_list_tls {
+    struct hak_tls_list_class c[40];    /* HAK_NCLASSES */
+};
+
+#endif /* HAK_TIERS_TLS_LIST_H */

@@ -1,0 +1,26 @@
+/* hakmem: the ultra-sll tier: an intrusive singly linked list per thread
+ * and class, the fewest instructions per operation of any tier.
+ *
+ * Invariants:
+ *   - head links n free blocks through their first word; n <= cap.
+ *   - cap = 0 (HAKMEM_TINY_ULTRA=0 or HAKMEM_TINY_ULTRA_CAP=0, or a thread
+ *     without state): every pop misses and every push is refused.
+ *   - Refill and spill move a fixed half of cap: no adaptation, no extra
+ *     state to touch on the hot path.
+ */
+#ifndef HAK_TIERS_ULTRA_SLL_H
+#define HAK_TIERS_ULTRA_SLL_H
+
+#include <stdint.h>
+
+struct hak_ultra_sll_class {
+    void *head;
+    uint32_t n, cap;
+    uint64_t misses, spills;
+};
+
+struct hak_ultra_sll_tls {
+    struct hak_ultra_sll_class c[40];   /* HAK_NCLASSES */
+};
+
+#endif /* HAK_TIERS_ULTRA_SLL_H */

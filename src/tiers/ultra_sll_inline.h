@@ -1,0 +1,30 @@
+/* hakmem: the ultra-sll tier's hot operations (invariants in ultra_sll.h). */
+#ifndef HAK_TIERS_ULTRA_SLL_INLINE_H
+#define HAK_TIERS_ULTRA_SLL_INLINE_H
+
+#include "../internal.h"
+
+HAK_INLINE void *_hak_ultra_sll_pop_inline(struct hak_thread *t, unsigned cls)
+{
+    struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
+    void *b = c->head;
+    if (hak_likely(b != NULL)) {
+        c->head = *(void **)b;
+        c->n--;
+    }
+    return b;
+}
+
+HAK_INLINE bool _hak_ultra_sll_push_inline(struct hak_thread *t, unsigned cls, void *b)
+{
+    struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
+    if (hak_likely(c->n < c->cap)) {
+        *(void **)b = c->head;
+        c->head = b;
+        c->n++;
+        return true;
+    }
+    return false;
+}
+
+#endif /* HAK_TIERS_ULTRA_SLL_INLINE_H */
