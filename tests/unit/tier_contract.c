@@ -1,0 +1,342 @@
+/* hakmem unit tests: the tier contract (src/tier.h), written once and run
+ * against every cache tier of this build's plan, each driven alone over
+ * the SuperSlab tier: blocks come from _hak_ss_pop_batch and go back with
+ * _hak_ss_push_batch, so no other cache tier is involved. The SuperSlab
+ * tier itself is checked for its own contract (never refuses, conserves).
+ *
+ * Every case runs in a fresh thread, so the tier starts empty.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tier.h"
+
+#define MAX_BLOCKS 200000
+
+struct ctx {
+    const struct hak_tier_ops *ops;
+    unsigned cls;
+};
+
+/* The check library allocates to report every assertion (through this
+ * very allocator), which would change the counts under test: threads
+ * record their first failure here instead, and the test asserts on it. */
+static _Thread_local int failed_line;
+#define EXPECT(cond)                                                                           \
+    do {                                                                                       \
+        if (!(cond) && failed_line == 0)                                                       \
+            failed_line = __LINE__;                                                            \
+    } while (0)
+
+static const unsigned test_classes[] = {0, 5, 19, 33, HAK_NCLASSES - 1};
+#define NCLASSES_TESTED (sizeof test_classes / sizeof test_classes[0])
+
+static struct hak_thread *me(void)
+{
+    bool locked;
+    struct hak_thread *t = _hak_thread_get(&locked);
+    EXPECT(!locked);
+    return t;
+}
+
+struct job {
+    void *(*fn)(void *);
+    void *arg;
+    int failed_line;
+};
+
+static void *job_main(void *arg)
+{
+    struct job *j = arg;
+    j->fn(j->arg);
+    j->failed_line = failed_line;
+    return NULL;
+}
+
+static void run_in_thread(void *(*fn)(void *), void *c)
+{
+    struct job j = {fn, c, 0};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, job_main, &j), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_msg(j.failed_line == 0, "expectation at line %d failed", j.failed_line);
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Same multiset of pointers (sorts both arrays). */
+static void assert_same_blocks(void **a, void **b, size_t n)
+{
+    qsort(a, n, sizeof *a, ptr_cmp);
+    qsort(b, n, sizeof *b, ptr_cmp);
+    for (size_t i = 0; i < n; i++) {
+        EXPECT((a[i]) == (b[i]));
+        if (i > 0)
+            EXPECT((b[i]) != (b[i - 1]));
+    }
+}
+
+static void ss_sink(struct hak_thread *t, unsigned cls, void **in, size_t n)
+{
+    (void)cls;
+    _hak_ss_push_batch(t, in, n);
+}
+
+/* Empties what the tier shares between threads (the magazine depot), so
+ * the test sees only its own blocks. */
+static void drain_shared(struct hak_thread *t, const struct hak_tier_ops *ops)
+{
+    if (ops->trim != NULL)
+        ops->trim(t, ss_sink);
+}
+
+/* Blocks the tier holds for t, plus those it shares (after drain_shared,
+ * only t's). */
+static uint64_t held(struct hak_thread *t, const struct hak_tier_ops *ops)
+{
+    return ops->cached(t) + (ops->shared_cached != NULL ? ops->shared_cached() : 0);
+}
+
+static void *take(struct hak_thread *t, unsigned cls)
+{
+    void *b = _hak_ss_pop(t, cls);
+    EXPECT((b) != NULL);
+    return b;
+}
+
+/* ---- pop on an empty tier misses ---- */
+static void *empty_pop(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    EXPECT((c->ops->cached(t)) == (0));
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
+        EXPECT((c->ops->pop(t, cls)) == NULL);
+    void *out[4];
+    EXPECT(c->ops->pop_batch(t, c->cls, out, 4) == 0);
+    return NULL;
+}
+
+/* ---- push until refused; everything pushed pops back ---- */
+static void *push_until_refused(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    drain_shared(t, c->ops);
+    void **in = malloc(MAX_BLOCKS * sizeof *in);
+    void **out = malloc(MAX_BLOCKS * sizeof *out);
+    size_t n = 0;
+    for (;;) {
+        if (n == MAX_BLOCKS) {
+            EXPECT(!"the tier never refused a push");
+            break;
+        }
+        void *b = take(t, c->cls);
+        if (!c->ops->push(t, c->cls, b)) {
+            _hak_ss_push(t, b);             /* refused: still ours */
+            break;
+        }
+        in[n++] = b;
+        EXPECT(held(t, c->ops) == n);
+    }
+    EXPECT((n) > (0));
+    size_t k = 0;
+    void *b;
+    while (k < MAX_BLOCKS && (b = c->ops->pop(t, c->cls)) != NULL)
+        out[k++] = b;
+    EXPECT((k) == (n));
+    EXPECT(held(t, c->ops) == 0);
+    assert_same_blocks(in, out, n);
+    _hak_ss_push_batch(t, out, n);
+    free(in);
+    free(out);
+    return NULL;
+}
+
+/* ---- batches conserve blocks ---- */
+static void *batches_conserve(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    drain_shared(t, c->ops);
+    enum { N = 96 };
+    void *in[N], *copy[N], *out[2 * N];
+    EXPECT(_hak_ss_pop_batch(t, c->cls, in, N) == N);
+    memcpy(copy, in, sizeof in);
+    size_t k = c->ops->push_batch(t, c->cls, in, N);
+    EXPECT((k) > (0));
+    EXPECT((k) <= (N));
+    EXPECT(held(t, c->ops) == k);
+    size_t got = c->ops->pop_batch(t, c->cls, out, 2 * N);
+    EXPECT((got) == (k));
+    EXPECT(held(t, c->ops) == 0);
+    assert_same_blocks(copy, out, k);           /* the prefix it took, exactly */
+    _hak_ss_push_batch(t, out, got);
+    _hak_ss_push_batch(t, in + k, N - k);
+    return NULL;
+}
+
+/* ---- flush leaves the tier empty, every block below ---- */
+static void *sunk[64];
+static size_t nsunk;
+static void record_sink(struct hak_thread *t, unsigned cls, void **in, size_t n)
+{
+    (void)t;
+    (void)cls;
+    for (size_t i = 0; i < n && nsunk < 64; i++)
+        sunk[nsunk++] = in[i];
+}
+
+static void *flush_empties(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    void *in[8], *copy[8];
+    size_t pushed = 0;
+    for (size_t i = 0; i < 8; i++) {
+        void *b = take(t, c->cls);
+        if (c->ops->push(t, c->cls, b))
+            copy[pushed] = in[pushed] = b, pushed++;
+        else
+            _hak_ss_push(t, b);
+    }
+    nsunk = 0;
+    c->ops->flush(t, record_sink);
+    EXPECT((c->ops->cached(t)) == (0));
+    EXPECT((c->ops->pop(t, c->cls)) == NULL);
+    EXPECT((nsunk) == (pushed));
+    assert_same_blocks(copy, sunk, pushed);
+    _hak_ss_push_batch(t, sunk, nsunk);
+    (void)in;
+    return NULL;
+}
+
+/* ---- with its knob at 0 the tier passes everything through ---- */
+static void *knob_zero(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();                /* thread_init saw the knobs at 0 */
+    void *b = take(t, c->cls);
+    EXPECT(!c->ops->push(t, c->cls, b));
+    EXPECT(c->ops->push_batch(t, c->cls, &b, 1) == 0);
+    EXPECT((c->ops->pop(t, c->cls)) == NULL);
+    EXPECT(c->ops->refill(t, c->cls) == 0);
+    EXPECT(c->ops->spill(t, c->cls) == 0);
+    _hak_ss_push(t, b);
+    /* The whole stack still serves and takes back blocks. */
+    void *blocks[500];
+    for (int i = 0; i < 500; i++) {
+        blocks[i] = _hak_stack_alloc(t, c->cls);
+        EXPECT((blocks[i]) != NULL);
+    }
+    for (int i = 0; i < 500; i++)
+        _hak_stack_free(t, c->cls, blocks[i]);
+    EXPECT((c->ops->cached(t)) == (0));
+    return NULL;
+}
+
+/* ---- stats count what happened ---- */
+static void *stats_add_up(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    struct hak_tier_stats st;
+    c->ops->stats(t, c->cls, &st);
+    EXPECT((st.misses) == (0));
+    EXPECT((st.spills) == (0));
+    for (int i = 0; i < 3; i++)
+        c->ops->refill(t, c->cls);
+    for (int i = 0; i < 2; i++)
+        c->ops->spill(t, c->cls);
+    c->ops->stats(t, c->cls, &st);
+    EXPECT((st.misses) == (3));
+    EXPECT((st.refills) == (3));
+    EXPECT((st.spills) == (2));
+    return NULL;
+}
+
+/* _i enumerates (cache tier level, test class). */
+static struct ctx ctx_for(int i)
+{
+    struct ctx c = {_hak_plan_ops[(unsigned)i / NCLASSES_TESTED],
+                    test_classes[(unsigned)i % NCLASSES_TESTED]};
+    return c;
+}
+
+#define CONTRACT_TEST(fn)                                                                      \
+    START_TEST(test_##fn)                                                                      \
+    {                                                                                          \
+        struct ctx c = ctx_for(_i);                                                            \
+        run_in_thread(fn, &c);                                                                 \
+    }                                                                                          \
+    END_TEST
+
+CONTRACT_TEST(empty_pop)
+CONTRACT_TEST(push_until_refused)
+CONTRACT_TEST(batches_conserve)
+CONTRACT_TEST(flush_empties)
+CONTRACT_TEST(stats_add_up)
+
+START_TEST(test_knob_zero)
+{
+    struct hak_options saved = _hak_opt;
+    _hak_opt.fast_cap = _hak_opt.ultra = _hak_opt.ultra_cap = 0;
+    _hak_opt.tls_list = _hak_opt.tls_list_cap = _hak_opt.mag_cap = 0;
+    struct ctx c = ctx_for(_i);
+    run_in_thread(knob_zero, &c);
+    _hak_opt = saved;
+}
+END_TEST
+
+/* The SuperSlab tier: pop never misses, push never refuses. */
+static void *superslab_contract(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const struct hak_tier_ops *ops = &_hak_superslab_ops;
+    void *in[300], *copy[300];
+    for (int i = 0; i < 300; i++) {
+        in[i] = ops->pop(t, 3);
+        EXPECT((in[i]) != NULL);
+    }
+    memcpy(copy, in, sizeof in);
+    EXPECT(ops->push_batch(t, 3, in, 300) == 300);
+    void *out[300];
+    EXPECT(ops->pop_batch(t, 3, out, 300) == 300);
+    for (int i = 0; i < 300; i++)
+        EXPECT(ops->push(t, 3, out[i]));
+    EXPECT((ops->cached(t)) == (0));
+    return NULL;
+}
+
+START_TEST(test_superslab_contract)
+{
+    run_in_thread(superslab_contract, NULL);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("tier_contract");
+    TCase *tc = tcase_create("contract");
+    tcase_set_timeout(tc, 60);
+    int n = (int)(_hak_plan_depth * NCLASSES_TESTED);
+    tcase_add_loop_test(tc, test_empty_pop, 0, n);
+    tcase_add_loop_test(tc, test_push_until_refused, 0, n);
+    tcase_add_loop_test(tc, test_batches_conserve, 0, n);
+    tcase_add_loop_test(tc, test_flush_empties, 0, n);
+    tcase_add_loop_test(tc, test_knob_zero, 0, n);
+    tcase_add_loop_test(tc, test_stats_add_up, 0, n);
+    tcase_add_test(tc, test_superslab_contract);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#include "check_main.h"
