@@ -63,8 +63,20 @@ struct hak_stats {
 /* Fills *out (out_size = sizeof *out, for ABI growth); returns 0, or -1 if
  * out_size is smaller than the first version of the struct. */
 HAK_API int hak_stats_get(struct hak_stats *out, size_t out_size);
-/* Human-readable statistics. */
+/* Statistics as text; HAKMEM_STATS=1 prints them to stderr at exit. */
 HAK_API void hak_stats_print(FILE *out);
+/* The same as one JSON object (HAKMEM_STATS=json at exit). */
+HAK_API void hak_stats_print_json(FILE *out);
+
+/* Debug builds (--enable-debug) with HAKMEM_TINY_TRACE_RING=1: writes the
+ * calling thread's last allocator events to stderr. Release builds say
+ * that the ring is not compiled in. */
+HAK_API void hak_trace_dump(void);
+
+/* Walks all of hakmem's metadata and reports each inconsistency on
+ * stderr; returns how many it found (0: the heap is sound). Exact when no
+ * other thread allocates or frees during the call. */
+HAK_API int hak_heap_check(void);
 
 #ifdef __cplusplus
 }

@@ -21,8 +21,10 @@ HAK_INLINE void *_hak_malloc(size_t size)
     if (hak_likely(size <= HAK_SMALL_MAX)) {
         unsigned cls = hak_size_class(size);
         void *b = HAK_TOP_POP(_hak_tls, cls);
-        if (hak_likely(b != NULL))
+        if (hak_likely(b != NULL)) {
+            HAK_DEBUG(_hak_debug_alloc(b));
             return b;
+        }
         return _hak_alloc_slow(size);
     }
     return _hak_alloc_large(size);
@@ -32,6 +34,7 @@ HAK_INLINE void _hak_free(void *p)
 {
     uintptr_t e = _hak_map_lookup(p);
     if (hak_likely((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)) {
+        HAK_DEBUG(_hak_debug_free("free", p));
         if (hak_likely(HAK_TOP_PUSH(_hak_tls, p)))
             return;
         _hak_free_slow(p);

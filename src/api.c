@@ -27,6 +27,8 @@ HAK_NOINLINE void *_hak_alloc_slow(size_t size)
     }
     if (hak_unlikely(b == NULL))
         errno = ENOMEM;
+    else
+        HAK_DEBUG(_hak_debug_alloc(b));
     return b;
 }
 
@@ -49,17 +51,13 @@ HAK_NOINLINE void *_hak_alloc_large(size_t size)
 
 void _hak_bad_pointer(const char *fn, const void *p)
 {
-    char num[24];
+    char hex[19];
+    HAK_MISUSE(fn, p, -1, "pointer not allocated by hakmem, or already freed");
     _hak_write_str("hakmem: ");
     _hak_write_str(fn);
-    _hak_write_str("(): pointer 0x");
-    uintptr_t v = (uintptr_t)p;
-    int i = 0;
-    for (int shift = 60; shift >= 0; shift -= 4)
-        num[i++] = "0123456789abcdef"[(v >> shift) & 15];
-    num[i] = '\0';
-    _hak_write_str(num);
-    _hak_write_str(" was not allocated by hakmem or the C library; ignored\n");
+    _hak_write_str("(): pointer ");
+    _hak_write_str(_hak_hex(p, hex));
+    _hak_write_str(" not allocated by hakmem, or already freed; ignored\n");
 }
 
 HAK_NOINLINE void _hak_free_other(void *p, uintptr_t entry)

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tier.h"
 
@@ -62,9 +63,22 @@ static void options_init(void)
         {"HAKMEM_TINY_TLS_LIST_CAP", &_hak_opt.tls_list_cap, HAK_DEFAULT_TLS_LIST_CAP, 65535},
         {"HAKMEM_MAG_CAP", &_hak_opt.mag_cap, HAK_DEFAULT_MAG_CAP, HAK_MAG_CAP_MAX},
         {"HAKMEM_MAG_DEPOT", &_hak_opt.mag_depot, HAK_DEFAULT_MAG_DEPOT, 65535},
+        {"HAKMEM_TINY_TRACE_RING", &_hak_opt.trace, 0, 1},
+        {"HAKMEM_CRASH_HANDLER", &_hak_opt.crash_handler, 1, 1},
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         option_read(&opts[i]);
+    /* HAKMEM_STATS: 0, 1 (text) or json, printed to stderr at exit. */
+    const char *s = secure_getenv("HAKMEM_STATS");
+    if (s != NULL) {
+        if (strcmp(s, "json") == 0)
+            _hak_opt.stats = 2;
+        else if (strcmp(s, "1") == 0 || strcmp(s, "0") == 0)
+            _hak_opt.stats = s[0] == '1';
+        else
+            _hak_write_str("hakmem: ignoring malformed HAKMEM_STATS (0, 1 or json); using the "
+                           "default 0\n");
+    }
 }
 
 static void libc_init(void)
@@ -117,6 +131,7 @@ void _hak_init(void)
                                                 memory_order_acq_rel, memory_order_acquire)) {
         init_running_here = 1;
         options_init();
+        _hak_crash_install();
         _hak_thread_global_init();
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         libc_init();
@@ -128,4 +143,11 @@ void _hak_init(void)
         return;
     while (atomic_load_explicit(&_hak_init_state, memory_order_acquire) != 2)
         sched_yield();
+}
+
+/* Initialise when the library is loaded, so the crash handler is in place
+ * even in a program that never allocates. */
+__attribute__((constructor)) static void init_at_load(void)
+{
+    _hak_init();
 }

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "compiler.h"
+#include "diag.h"
 #include "types.h"
 #include "sizeclass.h"
 
@@ -32,6 +33,8 @@ void _hak_write_str(const char *s);
 bool _hak_parse_size(const char *s, bool allow_suffix, uint64_t *out);
 /* Formats v in decimal into buf (>= 21 bytes); returns buf. */
 char *_hak_utoa(uint64_t v, char *buf);
+/* Formats p as 0x + 16 hex digits into buf (>= 19 bytes); returns buf. */
+char *_hak_hex(const void *p, char *buf);
 
 /* ---- meta.c: allocator metadata that is never handed to the program ---- */
 void *_hak_meta_alloc(size_t size);             /* zeroed, 64-byte aligned, never freed */
@@ -63,6 +66,11 @@ HAK_INLINE uintptr_t _hak_map_lookup(const void *p)
 /* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
 bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);
 void _hak_map_clear(void *base, size_t size);
+
+struct hak_tier_stats;
+
+/* ---- crash.c ---- */
+void _hak_crash_install(void);
 
 /* ---- tiers/superslab.c ---- */
 #include "tiers/superslab.h"
@@ -101,6 +109,8 @@ void _hak_thread_global_init(void);
 /* Flushes the caller's caches, then gives back every empty slab and
  * SuperSlab; returns bytes released. */
 size_t _hak_thread_trim(void);
+/* Counters of cache tier `level` for class cls, over every thread. */
+void _hak_thread_tier_stats(unsigned level, unsigned cls, struct hak_tier_stats *out);
 void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthreads);
 void _hak_thread_fork_prepare(void);
 void _hak_thread_fork_parent(void);
@@ -121,6 +131,7 @@ void _hak_init(void);
 extern _Atomic int _hak_init_state;             /* 0 none, 1 running, 2 done */
 struct hak_options {
     uint32_t fast_cap, ultra, ultra_cap, tls_list, tls_list_cap, mag_cap, mag_depot;
+    uint32_t trace, crash_handler, stats;
 };
 extern struct hak_options _hak_opt;
 /* The C library's own malloc, for pointers hakmem did not hand out. NULL

@@ -63,3 +63,14 @@ char *_hak_utoa(uint64_t v, char *buf)
     buf[j] = '\0';
     return buf;
 }
+
+char *_hak_hex(const void *p, char *buf)
+{
+    uintptr_t v = (uintptr_t)p;
+    buf[0] = '0';
+    buf[1] = 'x';
+    for (int i = 0; i < 16; i++)
+        buf[2 + i] = "0123456789abcdef"[(v >> (60 - 4 * i)) & 15];
+    buf[18] = '\0';
+    return buf;
+}

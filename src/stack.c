@@ -33,6 +33,7 @@ static size_t stack_take(struct hak_thread *t, unsigned level, unsigned cls, voi
         return k;
     size_t want = min_size(ops->refill(t, cls), HAK_BATCH_MAX);
     if (want > 0) {
+        HAK_TRACE(t, HAK_EV_REFILL, cls, NULL);
         void *buf[HAK_BATCH_MAX];
         size_t got = stack_take(t, level + 1, cls, buf, want);
         size_t kept = ops->push_batch(t, cls, buf, got);
@@ -57,6 +58,7 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
             return;
         size_t sp = min_size(ops->spill(t, cls), HAK_BATCH_MAX);
         if (sp > 0) {
+            HAK_TRACE(t, HAK_EV_SPILL, cls, NULL);
             void *buf[HAK_BATCH_MAX];
             size_t got = ops->pop_batch(t, cls, buf, sp);
             stack_give(t, level + 1, cls, buf, got);

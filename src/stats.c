@@ -1,8 +1,14 @@
-/* hakmem: statistics: hak_stats_get and hak_stats_print.
+/* hakmem: statistics: hak_stats_get, hak_stats_print, hak_stats_print_json
+ * and HAKMEM_STATS (1 or json: printed to stderr at exit).
  *
  * Counters live with the thread that moves the blocks (no shared cache
  * line is written on the hot paths) and are summed here on demand; an
- * exiting thread folds its counters into the process totals.
+ * exiting thread folds its counters into the process totals. Release
+ * builds count only on slow paths (tier misses, refills, spills, SuperSlab
+ * traffic); per-tier hits are counted in debug builds only.
+ *
+ * Printing uses fputs on the caller's FILE, never the printf family, so
+ * the release library imports no printf-family function.
  */
 #include "internal.h"
 
@@ -10,22 +16,30 @@
 #include <string.h>
 
 #include "hakmem.h"
+#include "tier.h"
 
 /* Fields of the first published struct hak_stats, the least a caller may
  * pass. */
 #define HAK_STATS_V1_SIZE (offsetof(struct hak_stats, adoptions) + sizeof(size_t))
 
-static void stats_collect(struct hak_stats *st)
-{
+struct stats_all {
+    struct hak_stats st;
     struct hak_ss_counters ctr;
+    size_t resident;
+};
+
+static void stats_collect(struct stats_all *all)
+{
+    struct hak_stats *st = &all->st;
     uint64_t cached, stateless_in;
     size_t nthreads, ss, ss_bytes, large_live, large_cached, large_bytes;
-    _hak_thread_sum(&ctr, &cached, &nthreads);
+    _hak_thread_sum(&all->ctr, &cached, &nthreads);
     cached += _hak_stack_shared_cached();
     _hak_ss_stats(&ss, &ss_bytes, &stateless_in);
     _hak_large_stats(&large_live, &large_cached, &large_bytes);
-    uint64_t in = ctr.in + stateless_in;
-    uint64_t held = ctr.out > in ? ctr.out - in : 0;
+    all->resident = _hak_ss_resident();
+    uint64_t in = all->ctr.in + stateless_in;
+    uint64_t held = all->ctr.out > in ? all->ctr.out - in : 0;
     memset(st, 0, sizeof *st);
     st->live_small_blocks = held > cached ? (size_t)(held - cached) : 0;
     st->live_large_blocks = large_live;
@@ -34,36 +48,143 @@ static void stats_collect(struct hak_stats *st)
     st->mapped_bytes = ss_bytes + large_bytes;
     st->large_cached_spans = large_cached;
     st->threads = nthreads;
-    st->remote_frees = (size_t)(ctr.remote_pushes + stateless_in);
-    st->adoptions = (size_t)ctr.adoptions;
+    st->remote_frees = (size_t)(all->ctr.remote_pushes + stateless_in);
+    st->adoptions = (size_t)all->ctr.adoptions;
 }
 
 HAK_EXPORT int hak_stats_get(struct hak_stats *out, size_t out_size)
 {
     if (out == NULL || out_size < HAK_STATS_V1_SIZE)
         return -1;
-    struct hak_stats st;
-    stats_collect(&st);
-    memcpy(out, &st, out_size < sizeof st ? out_size : sizeof st);
+    struct stats_all all;
+    stats_collect(&all);
+    memcpy(out, &all.st, out_size < sizeof all.st ? out_size : sizeof all.st);
     return 0;
+}
+
+/* ---- output without printf ---- */
+
+static void put(FILE *f, const char *s) { fputs(s, f); }
+
+static void put_u(FILE *f, uint64_t v)
+{
+    char num[24];
+    fputs(_hak_utoa(v, num), f);
+}
+
+static void put_field(FILE *f, const char *label, uint64_t v)
+{
+    put(f, "  ");
+    put(f, label);
+    for (size_t n = strlen(label); n < 24; n++)
+        put(f, " ");
+    put_u(f, v);
+    put(f, "\n");
+}
+
+static void json_field(FILE *f, const char *name, uint64_t v, bool comma)
+{
+    put(f, "\"");
+    put(f, name);
+    put(f, "\":");
+    put_u(f, v);
+    if (comma)
+        put(f, ",");
 }
 
 HAK_EXPORT void hak_stats_print(FILE *out)
 {
-    struct hak_stats st;
-    stats_collect(&st);
-    fprintf(out,
-            "hakmem %s, plan %s\n"
-            "  live small blocks   %zu\n"
-            "  live large blocks   %zu\n"
-            "  cached blocks       %zu\n"
-            "  superslabs          %zu\n"
-            "  mapped bytes        %zu\n"
-            "  cached large spans  %zu\n"
-            "  threads             %zu\n"
-            "  remote frees        %zu\n"
-            "  slab adoptions      %zu\n",
-            PACKAGE_VERSION, HAK_PLAN_STRING, st.live_small_blocks, st.live_large_blocks,
-            st.cached_blocks, st.superslabs, st.mapped_bytes, st.large_cached_spans, st.threads,
-            st.remote_frees, st.adoptions);
+    struct stats_all all;
+    stats_collect(&all);
+    const struct hak_stats *st = &all.st;
+    put(out, "hakmem " PACKAGE_VERSION ", plan " HAK_PLAN_STRING ", ");
+    put(out, HAKMEM_BUILD_RELEASE ? "release" : "debug");
+    put(out, " build\n");
+    put_field(out, "live small blocks", st->live_small_blocks);
+    put_field(out, "live large blocks", st->live_large_blocks);
+    put_field(out, "cached blocks", st->cached_blocks);
+    put_field(out, "superslabs", st->superslabs);
+    put_field(out, "mapped bytes", st->mapped_bytes);
+    put_field(out, "superslab resident bytes", all.resident);
+    put_field(out, "cached large spans", st->large_cached_spans);
+    put_field(out, "threads", st->threads);
+    put_field(out, "remote frees", st->remote_frees);
+    put_field(out, "slab adoptions", st->adoptions);
+    put_field(out, "slabs acquired", all.ctr.slabs_acquired);
+    put_field(out, "slabs released", all.ctr.slabs_released);
+    for (unsigned level = 0; level < _hak_plan_depth; level++) {
+        put(out, "  tier ");
+        put(out, _hak_plan_ops[level]->name);
+        put(out, ": class size misses refills spills");
+        put(out, HAKMEM_BUILD_RELEASE ? "\n" : " hits\n");
+        for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+            struct hak_tier_stats ts;
+            _hak_thread_tier_stats(level, cls, &ts);
+            if (ts.misses + ts.refills + ts.spills + ts.hits == 0)
+                continue;
+            uint64_t row[] = {cls, hak_class_size(cls), ts.misses, ts.refills, ts.spills, ts.hits};
+            size_t ncols = HAKMEM_BUILD_RELEASE ? 5 : 6;
+            put(out, "   ");
+            for (size_t i = 0; i < ncols; i++) {
+                put(out, " ");
+                put_u(out, row[i]);
+            }
+            put(out, "\n");
+        }
+    }
+}
+
+HAK_EXPORT void hak_stats_print_json(FILE *out)
+{
+    struct stats_all all;
+    stats_collect(&all);
+    const struct hak_stats *st = &all.st;
+    put(out, "{\"version\":\"" PACKAGE_VERSION "\",\"plan\":\"" HAK_PLAN_STRING "\",\"build\":\"");
+    put(out, HAKMEM_BUILD_RELEASE ? "release" : "debug");
+    put(out, "\",");
+    json_field(out, "live_small_blocks", st->live_small_blocks, true);
+    json_field(out, "live_large_blocks", st->live_large_blocks, true);
+    json_field(out, "cached_blocks", st->cached_blocks, true);
+    json_field(out, "superslabs", st->superslabs, true);
+    json_field(out, "mapped_bytes", st->mapped_bytes, true);
+    json_field(out, "superslab_resident_bytes", all.resident, true);
+    json_field(out, "large_cached_spans", st->large_cached_spans, true);
+    json_field(out, "threads", st->threads, true);
+    json_field(out, "remote_frees", st->remote_frees, true);
+    json_field(out, "adoptions", st->adoptions, true);
+    json_field(out, "slabs_acquired", all.ctr.slabs_acquired, true);
+    json_field(out, "slabs_released", all.ctr.slabs_released, true);
+    put(out, "\"tiers\":[");
+    for (unsigned level = 0; level < _hak_plan_depth; level++) {
+        put(out, level ? ",{\"name\":\"" : "{\"name\":\"");
+        put(out, _hak_plan_ops[level]->name);
+        put(out, "\",\"classes\":[");
+        bool first = true;
+        for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+            struct hak_tier_stats ts;
+            _hak_thread_tier_stats(level, cls, &ts);
+            if (ts.misses + ts.refills + ts.spills + ts.hits == 0)
+                continue;
+            put(out, first ? "{" : ",{");
+            first = false;
+            json_field(out, "class", cls, true);
+            json_field(out, "size", hak_class_size(cls), true);
+            json_field(out, "misses", ts.misses, true);
+            json_field(out, "refills", ts.refills, true);
+            json_field(out, "spills", ts.spills, !HAKMEM_BUILD_RELEASE);
+            if (!HAKMEM_BUILD_RELEASE)
+                json_field(out, "hits", ts.hits, false);
+            put(out, "}");
+        }
+        put(out, "]}");
+    }
+    put(out, "]}\n");
+}
+
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    if (_hak_opt.stats == 1)
+        hak_stats_print(stderr);
+    else if (_hak_opt.stats == 2)
+        hak_stats_print_json(stderr);
 }

@@ -20,6 +20,8 @@
 
 #include "tier.h"
 
+_Static_assert(HAK_PLAN_DEPTH <= 4, "exited_tier has a row per cache tier");
+
 #if HAK_INITIAL_EXEC_TLS
 #define HAK_TLS_MODEL __attribute__((tls_model("initial-exec")))
 #else
@@ -39,6 +41,15 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_thread *reg_head;             /* live threads */
 static struct hak_thread *recycled;             /* exited, linked by reg_next */
 static struct hak_ss_counters exited_ctr;       /* counters of exited threads */
+static struct hak_tier_stats exited_tier[4][HAK_NCLASSES];
+
+static void tier_stats_add(struct hak_tier_stats *to, const struct hak_tier_stats *from)
+{
+    to->hits += from->hits;
+    to->misses += from->misses;
+    to->refills += from->refills;
+    to->spills += from->spills;
+}
 
 static _Atomic uint64_t next_id = 2;
 static pthread_key_t exit_key;
@@ -68,6 +79,13 @@ static void thread_exit(void *arg)
     if (t->reg_next)
         t->reg_next->reg_prev = t->reg_prev;
     ctr_add(&exited_ctr, &t->ctr);
+    for (unsigned level = 0; level < _hak_plan_depth; level++) {
+        for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+            struct hak_tier_stats ts;
+            _hak_plan_ops[level]->stats(t, cls, &ts);
+            tier_stats_add(&exited_tier[level][cls], &ts);
+        }
+    }
     t->state = HAK_THREAD_DEAD;
     t->reg_next = recycled;
     recycled = t;
@@ -145,6 +163,18 @@ void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthr
     pthread_mutex_lock(&orphan_lock);
     ctr_add(ctr, &orphan.ctr);
     pthread_mutex_unlock(&orphan_lock);
+}
+
+void _hak_thread_tier_stats(unsigned level, unsigned cls, struct hak_tier_stats *out)
+{
+    pthread_mutex_lock(&reg_lock);
+    *out = exited_tier[level][cls];
+    for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next) {
+        struct hak_tier_stats ts;
+        _hak_plan_ops[level]->stats(t, cls, &ts);
+        tier_stats_add(out, &ts);
+    }
+    pthread_mutex_unlock(&reg_lock);
 }
 
 size_t _hak_thread_trim(void)

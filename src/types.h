@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "hak_plan.h"
 
 #define HAK_CHUNK_SHIFT 21                      /* one SuperSlab = one chunk */
@@ -47,6 +48,7 @@
 #define HAK_NCLASSES 40
 
 #define HAK_CACHE_LINE 64
+#define HAK_TRACE_RING 256              /* events kept per thread (debug) */
 
 /* Tagged chunk-map entries: address of the region | kind. */
 enum hak_chunk_kind { HAK_CHUNK_FOREIGN = 0, HAK_CHUNK_SS = 1, HAK_CHUNK_LARGE = 2 };
@@ -69,9 +71,15 @@ struct hak_slab {
     struct hak_slab *next, *prev;
     struct hak_slab *abandoned_next; /* under the abandoned-list lock */
 
+    uint8_t in_use;             /* out of the pool (for checks and stats) */
+
     /* Shared: written by other threads, so on its own cache line. */
     _Alignas(HAK_CACHE_LINE) _Atomic(uint64_t) xowner; /* thread id; 0 = abandoned */
     _Atomic(void *) xremote;    /* MPSC stack of blocks freed by non-owners */
+#if !HAKMEM_BUILD_RELEASE
+    /* Debug: bit i set while block i is held by the program. */
+    _Atomic(uint64_t) xlive[HAK_SLAB_SIZE / HAK_ALIGN / 64];
+#endif
 };
 
 #define HAK_SS_MAGIC 0x68616b6d53536c62ull      /* "hakmSSlb" */
@@ -79,7 +87,8 @@ struct hak_slab {
 struct hak_superslab {
     uint64_t magic;
     /* Under the pool lock. */
-    struct hak_superslab *next, *prev;
+    struct hak_superslab *next, *prev;          /* SuperSlabs with free slabs */
+    struct hak_superslab *all_next, *all_prev;  /* every SuperSlab */
     uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
     uint32_t in_pool;           /* on the pool's list of SuperSlabs with free slabs */
     _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
@@ -120,6 +129,14 @@ struct hak_thread {
     /* Cold. */
     int state;                  /* enum hak_thread_state */
     struct hak_thread *reg_next, *reg_prev; /* registry, under its lock */
+#if !HAKMEM_BUILD_RELEASE
+    /* Debug: the last HAK_TRACE_RING events of this thread. */
+    struct hak_trace_entry {
+        const void *p;
+        uint8_t ev, cls;
+    } trace[HAK_TRACE_RING];
+    uint32_t trace_pos;
+#endif
 };
 
 #endif /* HAK_TYPES_H */

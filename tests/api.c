@@ -104,7 +104,7 @@ static const size_t too_big[] = {
 START_TEST(zero_size_gives_unique_pointers)
 {
     const struct api *A = &apis[_i];
-    void *p[7];
+    void *p[9];
     p[0] = A->malloc(0);
     p[1] = A->malloc(0);
     p[2] = A->calloc(0, 0);
@@ -112,6 +112,9 @@ START_TEST(zero_size_gives_unique_pointers)
     p[4] = A->calloc(16, 0);
     p[5] = A->realloc(NULL, 0);
     p[6] = A->aligned_alloc(64, 0);
+    /* Alignments above the largest class take the large-span path. */
+    p[7] = A->aligned_alloc(64 * KiB, 0);
+    ck_assert_int_eq(A->posix_memalign(&p[8], 2 * MiB, 0), 0);
     for (size_t i = 0; i < ARRAY_LEN(p); i++) {
         ck_assert_msg(p[i] != NULL, "%s: zero-size allocation #%zu returned NULL", A->name, i);
         ck_assert_msg(aligned(p[i], 16), "%s: #%zu misaligned", A->name, i);
@@ -509,6 +512,28 @@ END_TEST
 START_TEST(aligned_alloc_power_of_two_alignments)
 {
     check_aligned_allocs(&apis[_i], false, 1, 4 * MiB);
+}
+END_TEST
+
+/* A valid alignment no address space can honour: ENOMEM, not a crash or
+ * a wrapped-around size. */
+START_TEST(huge_power_of_two_alignment_fails_with_enomem)
+{
+    const struct api *A = &apis[_i];
+    static const size_t aligns[] = {(size_t)1 << 62, (size_t)1 << 63};
+    static const size_t sizes[] = {0, 1, 4096, MiB};
+    for (size_t a = 0; a < ARRAY_LEN(aligns); a++)
+        for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
+            void *sentinel = &sentinel, *p = sentinel;
+            int r = A->posix_memalign(&p, aligns[a], sizes[i]);
+            ck_assert_msg(r == ENOMEM && p == sentinel, "%s: posix_memalign(%#zx, %zu) = %d",
+                          A->name, aligns[a], sizes[i], r);
+            errno = 0;
+            ck_assert_msg(A->aligned_alloc(aligns[a], sizes[i]) == NULL,
+                          "%s: aligned_alloc(%#zx, %zu) succeeded", A->name, aligns[a], sizes[i]);
+            ck_assert_msg(errno == ENOMEM, "%s: aligned_alloc(%#zx, %zu): errno %d", A->name,
+                          aligns[a], sizes[i], errno);
+        }
 }
 END_TEST
 
@@ -966,8 +991,9 @@ static void *pipe_producer(void *arg)
             pthread_cond_wait(&q->cond, &q->lock);
         q->ring[q->head % ARRAY_LEN(q->ring)] = p;
         q->ring_size[q->head % ARRAY_LEN(q->ring)] = s;
-        q->head++;
-        pthread_cond_broadcast(&q->cond);
+        /* Only a consumer facing an empty ring waits. */
+        if (++q->head - q->tail == 1)
+            pthread_cond_broadcast(&q->cond);
         pthread_mutex_unlock(&q->lock);
     }
     return NULL;
@@ -982,8 +1008,9 @@ static void *pipe_consumer(void *arg)
             pthread_cond_wait(&q->cond, &q->lock);
         void *p = q->ring[q->tail % ARRAY_LEN(q->ring)];
         size_t s = q->ring_size[q->tail % ARRAY_LEN(q->ring)];
-        q->tail++;
-        pthread_cond_broadcast(&q->cond);
+        /* Only a producer facing a full ring waits. */
+        if (q->head - q->tail++ == ARRAY_LEN(q->ring))
+            pthread_cond_broadcast(&q->cond);
         pthread_mutex_unlock(&q->lock);
         if (!has_pattern(p, s < 64 ? s : 64, (unsigned)s))
             q->bad = true;
@@ -1053,6 +1080,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, posix_memalign_power_of_two_alignments, 0, napis);
     tcase_add_loop_test(tc, aligned_alloc_power_of_two_alignments, 0, napis);
     tcase_add_loop_test(tc, aligned_alloc_rejects_non_power_of_two, 0, napis);
+    tcase_add_loop_test(tc, huge_power_of_two_alignment_fails_with_enomem, 0, napis);
     tcase_add_test(tc, memalign_rounds_alignment_up);
     tcase_add_test(tc, memalign_huge_alignment_fails);
     tcase_add_test(tc, valloc_is_page_aligned);

@@ -2,8 +2,8 @@
 # hakmem tests: real programs run under LD_PRELOAD=libhakmem.so must
 # behave byte for byte as they do on the C library's malloc.
 #
-# Each case writes its input and a run.sh into two fresh directories, then
-# runs run.sh once plainly and once with hakmem preloaded (every process
+# Each case writes its input and a run.sh into a directory, then runs a
+# copy of it plainly and another with hakmem preloaded (every process
 # run.sh starts inherits LD_PRELOAD), and compares stdout, stderr and exit
 # status. The inputs are generated deterministically, so any difference is
 # hakmem's doing. A case whose program is missing is skipped.
@@ -48,35 +48,41 @@ explain() {
     done
 }
 
-# run_case NAME SETUP PROGRAM...: SETUP is a function that fills the
-# current directory with the input and run.sh; the case is skipped unless
-# every PROGRAM is installed.
-run_case() {
+# begin_case NAME PROGRAM...: unless a PROGRAM is missing (then the case
+# is skipped and this returns 1), enters an empty directory for the case's
+# setup function to fill with its input and run.sh.
+begin_case() {
     name=$1
-    setup=$2
-    shift 2
+    shift
     for prog in "$@"; do
         if ! command -v "$prog" >/dev/null 2>&1; then
             echo "SKIP: $name ($prog not found)"
             skipped=$((skipped + 1))
-            return
+            return 1
         fi
     done
     ran=$((ran + 1))
     base=$tmp/$name
+    mkdir -p "$base/input" || exit 1
+    cd "$base/input" || exit 1
+}
+
+# end_case SETUP_STATUS: runs a copy of the input plainly and one with
+# hakmem preloaded, and compares them.
+end_case() {
+    cd "$tmp" || exit 1
+    if [ "$1" != 0 ]; then
+        echo "FAIL: $name (setup failed)"
+        failed=$((failed + 1))
+        return
+    fi
     for mode in plain preload; do
-        dir=$base/$mode
-        mkdir -p "$dir"
-        if ! (cd "$dir" && "$setup"); then
-            echo "FAIL: $name (setup failed)"
-            failed=$((failed + 1))
-            return
-        fi
+        cp -R "$base/input" "$base/$mode" || exit 1
         if [ "$mode" = preload ]; then
-            (cd "$dir" && run_limited env LD_PRELOAD="$lib" sh run.sh) \
+            (cd "$base/$mode" && run_limited env LD_PRELOAD="$lib" sh run.sh) \
                 >"$base/$mode.out" 2>"$base/$mode.err"
         else
-            (cd "$dir" && run_limited sh run.sh) >"$base/$mode.out" 2>"$base/$mode.err"
+            (cd "$base/$mode" && run_limited sh run.sh) >"$base/$mode.out" 2>"$base/$mode.err"
         fi
         echo $? >"$base/$mode.status"
     done
@@ -94,6 +100,7 @@ run_case() {
         explain "$base"
         failed=$((failed + 1))
     fi
+    rm -rf "$base"
 }
 
 setup_python() {
@@ -113,7 +120,7 @@ EOF
 setup_sort() {
     awk 'BEGIN {
         x = 1
-        for (i = 0; i < 680000; i++) {
+        for (i = 0; i < 850000; i++) {
             x = (x * 69069 + 1) % 4294967296
             printf "%010d %s %d\n", x, substr("qwertyuiopasdfghjklzxcvbnm", x % 26 + 1, x % 7 + 1), i
         }
@@ -233,12 +240,30 @@ EOF
     echo 'exec bash prog.bash' >run.sh
 }
 
-run_case python setup_python python3
-run_case sort setup_sort sort awk sha256sum
-run_case gcc setup_gcc gcc objdump awk sha256sum
-run_case git setup_git git awk xargs sha256sum
-run_case perl setup_perl perl
-run_case bash setup_bash bash cksum
+if begin_case python python3; then
+    setup_python
+    end_case $?
+fi
+if begin_case sort sort awk sha256sum; then
+    setup_sort
+    end_case $?
+fi
+if begin_case gcc gcc objdump awk sha256sum; then
+    setup_gcc
+    end_case $?
+fi
+if begin_case git git awk xargs sha256sum; then
+    setup_git
+    end_case $?
+fi
+if begin_case perl perl; then
+    setup_perl
+    end_case $?
+fi
+if begin_case bash bash cksum; then
+    setup_bash
+    end_case $?
+fi
 
 echo "preload: $ran run, $failed failed, $skipped skipped"
 if [ "$failed" -gt 0 ]; then

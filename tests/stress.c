@@ -204,6 +204,21 @@ static void check_nothing_live(const char *phase, const struct hak_stats *base,
              base->live_large_blocks);
 }
 
+/* Valgrind replaces a malloc defined in the executable unless told not to,
+ * and then every check here would pass without testing hakmem. */
+static void check_malloc_is_hakmem(const struct hak_stats *base)
+{
+    void *p = malloc(1);
+    if (p == NULL || hak_usable_size(p) == 0)
+        fail("malloc(1) failed");
+    struct hak_stats st;
+    stats_get(&st);
+    free(p);
+    if (st.live_small_blocks != base->live_small_blocks + 1)
+        fail("malloc is not hakmem's (under valgrind, pass "
+             "--soname-synonyms=somalloc=nouserintercepts)");
+}
+
 static size_t scaled(double scale, size_t n)
 {
     size_t r = (size_t)(scale * (double)n);
@@ -406,6 +421,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     _Static_assert(NWORKERS >= MAX_ALIVE, "warm_up() runs the most threads alive at once");
     struct hak_stats base = warm_up(NWORKERS), st1, st2;
+    check_malloc_is_hakmem(&base);
     printf("before: %zu small blocks held by the C library\n", base.live_small_blocks);
 
     phase1(scale, &base, &st1);

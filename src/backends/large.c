@@ -78,7 +78,9 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     if (alignment < HAK_ALIGN)
         alignment = HAK_ALIGN;
     size_t offset = alignment > LARGE_HEADER ? alignment : LARGE_HEADER;
-    if (size > PTRDIFF_MAX - offset - HAK_SS_SIZE) {
+    if (size == 0)
+        size = 1;                       /* a distinct block with a byte in its span */
+    if (offset > PTRDIFF_MAX / 4 || size > PTRDIFF_MAX - 2 * offset - HAK_SS_SIZE) {
         errno = ENOMEM;
         return NULL;
     }

@@ -41,7 +41,7 @@ HAK_EXPORT void *aligned_alloc(size_t alignment, size_t size)
  * below the minimum alignment is the minimum. */
 HAK_EXPORT void *memalign(size_t alignment, size_t size)
 {
-    if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2))) {
+    if (alignment > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
     }

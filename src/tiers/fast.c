@@ -81,7 +81,7 @@ static uint64_t fast_cached(const struct hak_thread *t)
 static void fast_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_fast_class *c = &t->fast.c[cls];
-    *out = (struct hak_tier_stats){.misses = c->misses, .refills = c->misses, .spills = c->spills};
+    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
 }
 
 static void fast_thread_init(struct hak_thread *t)

@@ -20,6 +20,7 @@
 struct hak_fast_class {
     uint32_t n, cap;
     uint64_t misses, spills;
+    uint64_t hits;                      /* counted in debug builds only */
     void *slot[HAK_FAST_SLOTS];
 };
 

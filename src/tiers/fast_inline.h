@@ -7,8 +7,10 @@
 HAK_INLINE void *_hak_fast_pop_inline(struct hak_thread *t, unsigned cls)
 {
     struct hak_fast_class *c = &t->fast.c[cls];
-    if (hak_likely(c->n != 0))
+    if (hak_likely(c->n != 0)) {
+        HAK_DEBUG(c->hits++);
         return c->slot[--c->n];
+    }
     return NULL;
 }
 

@@ -268,7 +268,7 @@ static uint64_t mag_shared_cached(void)
 static void mag_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_magazine_class *c = &t->magazine.c[cls];
-    *out = (struct hak_tier_stats){.misses = c->misses, .refills = c->misses, .spills = c->spills};
+    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
 }
 
 static void mag_thread_init(struct hak_thread *t)

@@ -34,6 +34,7 @@ struct hak_magazine_class {
     struct hak_magazine *loaded, *prev;
     uint32_t cap;
     uint64_t misses, spills;
+    uint64_t hits;                      /* counted in debug builds only */
 };
 
 struct hak_magazine_tls {

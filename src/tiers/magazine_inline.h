@@ -8,8 +8,10 @@
 HAK_INLINE void *_hak_magazine_pop_inline(struct hak_thread *t, unsigned cls)
 {
     struct hak_magazine *m = t->magazine.c[cls].loaded;
-    if (hak_likely(m != NULL && m->n != 0))
+    if (hak_likely(m != NULL && m->n != 0)) {
+        HAK_DEBUG(t->magazine.c[cls].hits++);
         return m->round[--m->n];
+    }
     return NULL;
 }
 

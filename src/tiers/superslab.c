@@ -13,9 +13,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "../backend.h"
 #include "../tier.h"
+#include "hakmem.h"
 
 #define SS_ALL_FREE ((uint32_t)(((uint64_t)1 << HAK_SLABS_PER_SS) - 2)) /* slab 0 is the header */
 
@@ -25,6 +27,7 @@ _Static_assert(HAK_SLABS_PER_SS <= 32, "free_mask is 32 bits");
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_superslab *pool_head;     /* SuperSlabs with at least one free slab */
 static size_t pool_empty;                   /* of those, wholly free ones */
+static struct hak_superslab *all_head;      /* every SuperSlab */
 static _Atomic size_t ss_mapped;
 
 static pthread_mutex_t abandon_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,10 +74,27 @@ static struct hak_superslab *ss_create(void)
     }
     ss->magic = HAK_SS_MAGIC;
     ss->free_mask = SS_ALL_FREE;
+    pthread_mutex_lock(&pool_lock);
+    ss->all_next = all_head;
+    if (all_head)
+        all_head->all_prev = ss;
+    all_head = ss;
+    pthread_mutex_unlock(&pool_lock);
     for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
         ss->slabs[i].index = (uint16_t)i;
     atomic_fetch_add_explicit(&ss_mapped, 1, memory_order_relaxed);
     return ss;
+}
+
+/* Called with pool_lock held. */
+static void ss_destroy_locked(struct hak_superslab *ss)
+{
+    if (ss->all_prev)
+        ss->all_prev->all_next = ss->all_next;
+    else
+        all_head = ss->all_next;
+    if (ss->all_next)
+        ss->all_next->all_prev = ss->all_prev;
 }
 
 static void ss_destroy(struct hak_superslab *ss)
@@ -132,6 +152,7 @@ static size_t pool_release(struct hak_slab *s)
     struct hak_superslab *ss = _hak_ss_of(s);
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
     s->list = HAK_SLAB_NONE;
+    s->in_use = 0;
     pthread_mutex_lock(&pool_lock);
     ss->free_mask |= 1u << s->index;
     if (!ss->in_pool)
@@ -139,6 +160,7 @@ static size_t pool_release(struct hak_slab *s)
     if (ss->free_mask == SS_ALL_FREE) {
         if (pool_empty >= HAK_SS_KEEP_EMPTY) {
             pool_unlink(ss);
+            ss_destroy_locked(ss);
             pthread_mutex_unlock(&pool_lock);
             ss_destroy(ss);
             return HAK_SS_SIZE;
@@ -164,6 +186,7 @@ static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
     s->used = 0;
     s->list = HAK_SLAB_NONE;
     s->next = s->prev = s->abandoned_next = NULL;
+    s->in_use = 1;
     atomic_store_explicit(&s->xremote, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->xowner, owner, memory_order_release);
 }
@@ -183,6 +206,8 @@ static uint32_t slab_drain(struct hak_slab *s)
     *(void **)tail = s->free;
     s->free = head;
     s->used -= n;
+    HAK_TRACE(_hak_tls, HAK_EV_DRAIN, s->cls, head);
+    HAK_DEBUG(_hak_debug_slab_check("drain", s));
     return n;
 }
 
@@ -203,6 +228,7 @@ static bool slab_carve(struct hak_slab *s)
     *(void **)b = s->free;
     s->free = s->bump;
     s->bump = b + bs;
+    HAK_DEBUG(_hak_debug_slab_check("refill", s));
     return true;
 }
 
@@ -274,6 +300,7 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
     atomic_compare_exchange_strong_explicit(&s->xowner, &none, t->id, memory_order_acq_rel,
                                             memory_order_relaxed);
     s->abandoned_next = NULL;
+    HAK_TRACE(t, HAK_EV_ADOPT, s->cls, s);
     slab_drain(s);
     t->ctr.adoptions++;
     return s;
@@ -332,6 +359,7 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
         if (s != NULL) {
             if (s->free != NULL || slab_carve(s) || slab_drain(s) > 0) {
                 void *b = s->free;
+                HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
                 s->free = *(void **)b;
                 s->used++;
                 t->ctr.out++;
@@ -376,6 +404,7 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
         *(void **)b = old;
     } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, b, memory_order_release,
                                                     memory_order_relaxed));
+    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, b);
     if (hak_likely(t->state == HAK_THREAD_ACTIVE)) {
         t->ctr.in++;
         t->ctr.remote_pushes++;
@@ -546,3 +575,93 @@ const struct hak_tier_ops _hak_superslab_ops = {
     .stats = ss_op_stats,
     .thread_init = ss_op_thread_init,
 };
+
+/* ------------------------------------------------------------ inspection */
+
+size_t _hak_ss_resident(void)
+{
+    unsigned char vec[HAK_SS_SIZE / HAK_PAGE_SIZE];
+    size_t pages = 0;
+    pthread_mutex_lock(&pool_lock);
+    for (struct hak_superslab *ss = all_head; ss != NULL; ss = ss->all_next) {
+        if (mincore(ss, HAK_SS_SIZE, vec) != 0)
+            continue;
+        for (size_t i = 0; i < sizeof vec; i++)
+            pages += vec[i] & 1;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return pages * HAK_PAGE_SIZE;
+}
+
+static int heap_problem(const struct hak_slab *s, const char *what)
+{
+    char num[24], hex[19];
+    _hak_write_str("hakmem: heap check: slab ");
+    _hak_write_str(_hak_hex(_hak_slab_start(s), hex));
+    _hak_write_str(" (class ");
+    _hak_write_str(_hak_utoa(s->cls, num));
+    _hak_write_str("): ");
+    _hak_write_str(what);
+    _hak_write_str("\n");
+    return 1;
+}
+
+/* Checks what can be checked of a slab without its owner's cooperation:
+ * geometry, counts, and that every free-list link stays inside the slab
+ * on a block boundary, without cycles. */
+static int check_slab(const struct hak_slab *s)
+{
+    char *start = _hak_slab_start(s);
+    if (s->cls >= HAK_NCLASSES || s->block_size != hak_class_size(s->cls))
+        return heap_problem(s, "class and block size disagree");
+    if (s->capacity != HAK_SLAB_SIZE / s->block_size ||
+        s->end != start + (size_t)s->capacity * s->block_size)
+        return heap_problem(s, "capacity or end is wrong for the class");
+    if (s->bump < start || s->bump > s->end ||
+        (size_t)(s->bump - start) % s->block_size != 0)
+        return heap_problem(s, "bump pointer outside the slab or off a block boundary");
+    size_t carved = (size_t)(s->bump - start) / s->block_size;
+    if (s->used > carved)
+        return heap_problem(s, "more blocks in use than were ever carved");
+    size_t nfree = 0;
+    for (const char *b = s->free; b != NULL; b = *(char *const *)b) {
+        if (b < start || b >= s->bump || (size_t)(b - start) % s->block_size != 0)
+            return heap_problem(s, "free-list link outside the carved blocks (overwritten?)");
+        if (++nfree > carved)
+            return heap_problem(s, "free list has a cycle");
+    }
+    if (s->used + nfree != carved)
+        return heap_problem(s, "used + free != carved: a block is lost or counted twice");
+    return 0;
+}
+
+HAK_EXPORT int hak_heap_check(void)
+{
+    int problems = 0;
+    pthread_mutex_lock(&abandon_lock);
+    pthread_mutex_lock(&pool_lock);
+    for (struct hak_superslab *ss = all_head; ss != NULL; ss = ss->all_next) {
+        if (ss->magic != HAK_SS_MAGIC) {
+            _hak_write_str("hakmem: heap check: SuperSlab with a bad magic\n");
+            problems++;
+            continue;
+        }
+        if (_hak_map_lookup(ss) != ((uintptr_t)ss | HAK_CHUNK_SS)) {
+            _hak_write_str("hakmem: heap check: SuperSlab missing from the chunk map\n");
+            problems++;
+        }
+        for (unsigned i = 1; i < HAK_SLABS_PER_SS; i++) {
+            const struct hak_slab *s = &ss->slabs[i];
+            bool free_in_pool = (ss->free_mask >> i) & 1;
+            if (free_in_pool == (bool)s->in_use) {
+                problems += heap_problem(s, "pool bitmap and slab state disagree");
+                continue;
+            }
+            if (s->in_use)
+                problems += check_slab(s);
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    pthread_mutex_unlock(&abandon_lock);
+    return problems;
+}

@@ -31,6 +31,7 @@
 #include <stddef.h>
 
 #include "../compiler.h"
+#include "../diag.h"
 #include "../types.h"
 
 #define HAK_ID_NONE UINT64_MAX          /* id of threads that own nothing */
@@ -63,6 +64,7 @@ HAK_INLINE void *_hak_ss_pop_fast(struct hak_thread *t, unsigned cls)
     if (hak_likely(s != NULL)) {
         void *b = s->free;
         if (hak_likely(b != NULL)) {
+            HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
             s->free = *(void **)b;
             s->used++;
             t->ctr.out++;
@@ -104,6 +106,8 @@ size_t _hak_ss_trim(struct hak_thread *t);
 /* SuperSlabs mapped, their bytes, and blocks returned by threads without
  * state of their own (counted here instead of in a thread's counters). */
 void _hak_ss_stats(size_t *superslabs, size_t *mapped, uint64_t *stateless_in);
+/* Bytes of SuperSlab memory resident in RAM (mincore). */
+size_t _hak_ss_resident(void);
 void _hak_ss_fork_prepare(void);
 void _hak_ss_fork_parent(void);
 void _hak_ss_fork_child(void);

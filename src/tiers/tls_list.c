@@ -88,7 +88,7 @@ static uint64_t tls_cached(const struct hak_thread *t)
 static void tls_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    *out = (struct hak_tier_stats){.misses = c->misses, .refills = c->misses, .spills = c->spills};
+    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
 }
 
 static void tls_thread_init(struct hak_thread *t)

@@ -22,6 +22,7 @@ struct hak_tls_list_class {
     uint32_t n, cap;
     uint32_t batch;
     uint64_t misses, spills;
+    uint64_t hits;                      /* counted in debug builds only */
 };
 
 struct hak_tls_list_tls {

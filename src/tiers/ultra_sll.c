@@ -78,7 +78,7 @@ static uint64_t ultra_cached(const struct hak_thread *t)
 static void ultra_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    *out = (struct hak_tier_stats){.misses = c->misses, .refills = c->misses, .spills = c->spills};
+    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
 }
 
 static void ultra_thread_init(struct hak_thread *t)

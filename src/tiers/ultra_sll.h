@@ -17,6 +17,7 @@ struct hak_ultra_sll_class {
     void *head;
     uint32_t n, cap;
     uint64_t misses, spills;
+    uint64_t hits;                      /* counted in debug builds only */
 };
 
 struct hak_ultra_sll_tls {

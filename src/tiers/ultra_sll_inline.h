@@ -9,8 +9,10 @@ HAK_INLINE void *_hak_ultra_sll_pop_inline(struct hak_thread *t, unsigned cls)
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
     void *b = c->head;
     if (hak_likely(b != NULL)) {
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
         c->head = *(void **)b;
         c->n--;
+        HAK_DEBUG(c->hits++);
     }
     return b;
 }

@@ -5,6 +5,7 @@
  * madvise: the backend's calls bind to these at link time, so a test can
  * count the system calls a loop makes without strace. */
 #include <check.h>
+#include <signal.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -48,9 +49,10 @@ static struct hak_stats stats(void)
     return st;
 }
 
-static unsigned chunk_kind(const void *p)
+/* Takes an address, not a pointer: it is asked about freed blocks too. */
+static unsigned chunk_kind(uintptr_t a)
 {
-    return (unsigned)(_hak_map_lookup(p) & HAK_CHUNK_KIND_MASK);
+    return (unsigned)(_hak_map_lookup((const void *)a) & HAK_CHUNK_KIND_MASK);
 }
 
 /* Every chunk a live large block touches maps back to one span entry. */
@@ -84,8 +86,8 @@ static void check_block(char *p, size_t size, size_t align)
 }
 
 static const size_t large_sizes[] = {
-    HAK_SMALL_MAX + 1, 64 * KiB, 100 * KiB,    1 * MiB,  2 * MiB - 1,
-    2 * MiB,           2 * MiB + 1, 5 * MiB,  64 * MiB, 256 * MiB,
+    HAK_SMALL_MAX + 1, 64 * KiB,    100 * KiB, 1 * MiB,  2 * MiB - 1,
+    2 * MiB,           2 * MiB + 1, 5 * MiB,   64 * MiB, 256 * MiB,
 };
 
 /* large.c caches at most 64 MiB of spans in all, so spans this big are
@@ -100,19 +102,20 @@ START_TEST(test_large_block)
     check_block(p, size, HAK_ALIGN);
     check_span_mapped(p, size);
     ck_assert_uint_eq(stats().live_large_blocks, before.live_large_blocks + 1);
+    uintptr_t first = (uintptr_t)p, last = first + size - 1;
 
     free(p);
     struct hak_stats after = stats();
     ck_assert_uint_eq(after.live_large_blocks, before.live_large_blocks);
     if (size >= UNCACHEABLE) {
-        ck_assert_uint_eq(chunk_kind(p), HAK_CHUNK_FOREIGN);
-        ck_assert_uint_eq(chunk_kind(p + size - 1), HAK_CHUNK_FOREIGN);
+        ck_assert_uint_eq(chunk_kind(first), HAK_CHUNK_FOREIGN);
+        ck_assert_uint_eq(chunk_kind(last), HAK_CHUNK_FOREIGN);
         ck_assert_uint_eq(after.mapped_bytes, before.mapped_bytes);
     }
 
     hak_trim();
-    ck_assert_uint_eq(chunk_kind(p), HAK_CHUNK_FOREIGN);
-    ck_assert_uint_eq(chunk_kind(p + size - 1), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(chunk_kind(first), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(chunk_kind(last), HAK_CHUNK_FOREIGN);
     ck_assert_uint_eq(stats().large_cached_spans, 0);
 }
 END_TEST
@@ -187,13 +190,17 @@ static void fill(char *p, size_t size)
     }
 }
 
-static void verify(const char *p, size_t size, size_t from_size)
+/* The loops over every word or byte below call check only once: each
+ * ck_assert records a checkpoint, a write to check's log. */
+static size_t first_bad_word(const char *p, size_t size)
 {
     for (size_t i = 0; i < size / 8; i++) {
         uint64_t w;
         memcpy(&w, p + 8 * i, 8);
-        ck_assert_msg(w == word_at(i), "realloc %zu -> %zu: word %zu lost", from_size, size, i);
+        if (w != word_at(i))
+            return i;
     }
+    return SIZE_MAX;
 }
 
 START_TEST(test_realloc)
@@ -213,8 +220,10 @@ START_TEST(test_realloc)
         size_t from = steps[i - 1], to = steps[i];
         p = realloc(p, to);
         ck_assert_msg(p != NULL, "realloc %zu -> %zu failed", from, to);
-        verify(p, to < from ? to : from, from);
-        ck_assert_uint_eq(chunk_kind(p), to > HAK_SMALL_MAX ? HAK_CHUNK_LARGE : HAK_CHUNK_SS);
+        size_t bad = first_bad_word(p, to < from ? to : from);
+        ck_assert_msg(bad == SIZE_MAX, "realloc %zu -> %zu: word %zu lost", from, to, bad);
+        ck_assert_uint_eq(chunk_kind((uintptr_t)p),
+                          to > HAK_SMALL_MAX ? HAK_CHUNK_LARGE : HAK_CHUNK_SS);
         ck_assert_uint_ge(malloc_usable_size(p), to);
         fill(p, to);
     }
@@ -235,9 +244,10 @@ START_TEST(test_calloc_reused_span)
     char *q = calloc(1, size);
     ck_assert_msg(q == p, "calloc did not reuse the cached span (%p, freed %p)", (void *)q,
                   (void *)p);
-    size_t usable = malloc_usable_size(q);
-    for (size_t i = 0; i < usable; i++)
-        ck_assert_msg(q[i] == 0, "calloc: byte %zu of %zu is %#x", i, usable, (unsigned)q[i]);
+    size_t usable = malloc_usable_size(q), i = 0;
+    while (i < usable && q[i] == 0)
+        i++;
+    ck_assert_msg(i == usable, "calloc: byte %zu of %zu is not zero", i, usable);
     free(q);
 }
 END_TEST
@@ -257,14 +267,15 @@ START_TEST(test_bad_free)
     ck_assert_ptr_nonnull(p);
     size_t usable = malloc_usable_size(p);
     size_t live = stats().live_large_blocks;
+    char *interior = launder(p + 16), *again = launder(p);
 
-    free(launder(p + 16));
+    free(interior);
     ck_assert_uint_eq(stats().live_large_blocks, live);
     ck_assert_uint_eq(malloc_usable_size(p), usable);
 
     free(p);
     size_t cached = stats().large_cached_spans;
-    free(launder(p));                           /* double free of a cached span */
+    free(again);                                /* double free of a cached span */
     ck_assert_uint_eq(stats().large_cached_spans, cached);
     ck_assert_uint_eq(stats().live_large_blocks, live - 1);
 
@@ -298,7 +309,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_realloc);
     suite_add_tcase(s, tc);
     tc = tcase_create("misuse");
+#if HAKMEM_BUILD_RELEASE
+    /* Release builds report a bad pointer and carry on. */
     tcase_add_test(tc, test_bad_free);
+#else
+    /* Debug builds report it and abort, at the first bad free. */
+    tcase_add_test_raise_signal(tc, test_bad_free, SIGABRT);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
