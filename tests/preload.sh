@@ -122,7 +122,8 @@ setup_sort() {
         x = 1
         for (i = 0; i < 850000; i++) {
             x = (x * 69069 + 1) % 4294967296
-            printf "%010d %s %d\n", x, substr("qwertyuiopasdfghjklzxcvbnm", x % 26 + 1, x % 7 + 1), i
+            word = substr("qwertyuiopasdfghjklzxcvbnm", x % 26 + 1, x % 7 + 1)
+            printf "%010d %s %d\n", x, word, i
         }
     }' >in.txt
     cat >run.sh <<'EOF'
@@ -139,7 +140,8 @@ EOF
 setup_gcc() {
     awk 'BEGIN {
         print "struct acc { long a, b; double c; };"
-        print "int f0(const int *v, unsigned long n, struct acc *o) { (void)v; (void)n; (void)o; return 0; }"
+        print "int f0(const int *v, unsigned long n, struct acc *o)"
+        print "{\n    (void)v;\n    (void)n;\n    (void)o;\n    return 0;\n}"
         for (i = 1; i < 180; i++) {
             printf "int f%d(const int *v, unsigned long n, struct acc *o)\n{\n", i
             printf "    int s = %d;\n", i

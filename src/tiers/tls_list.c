@@ -23,6 +23,7 @@ static size_t tls_pop_batch(struct hak_thread *t, unsigned cls, void **out, size
     void *b = c->head;
     for (; k < n && b != NULL; k++) {
         out[k] = b;
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
         b = *(void **)b;
     }
     c->head = b;

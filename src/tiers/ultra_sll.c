@@ -24,6 +24,7 @@ static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, si
     size_t k = 0;
     while (k < n && c->head != NULL) {
         out[k++] = c->head;
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)c->head));
         c->head = *(void **)c->head;
     }
     c->n -= (uint32_t)k;
