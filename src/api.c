@@ -236,6 +236,6 @@ HAK_EXPORT int hak_posix_memalign(void **memptr, size_t alignment, size_t size)
     return _hak_posix_memalign(memptr, alignment, size);
 }
 HAK_EXPORT size_t hak_usable_size(const void *p) { return _hak_usable_size(p); }
-HAK_EXPORT size_t hak_trim(void) { return _hak_thread_trim() + _hak_large_trim(); }
+HAK_EXPORT size_t hak_trim(void) { return _hak_thread_trim() + _hak_decay_purge_all(); }
 HAK_EXPORT const char *hak_version(void) { return PACKAGE_VERSION; }
 HAK_EXPORT const char *hak_tier_plan(void) { return HAK_PLAN_STRING; }

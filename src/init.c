@@ -65,6 +65,7 @@ static void options_init(void)
         {"HAKMEM_MAG_DEPOT", &_hak_opt.mag_depot, HAK_DEFAULT_MAG_DEPOT, 65535},
         {"HAKMEM_TINY_TRACE_RING", &_hak_opt.trace, 0, 1},
         {"HAKMEM_CRASH_HANDLER", &_hak_opt.crash_handler, 1, 1},
+        {"HAKMEM_DECAY_MS", &_hak_opt.decay_ms, HAK_DEFAULT_DECAY_MS, 3600000},
     };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         option_read(&opts[i]);
@@ -118,6 +119,7 @@ static void fork_child(void)
     _hak_ss_fork_child();
     _hak_thread_fork_child();
     _hak_stack_fork(HAK_FORK_CHILD);
+    _hak_decay_fork_child();
 }
 
 static __thread int init_running_here;

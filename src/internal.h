@@ -69,6 +69,14 @@ void _hak_map_clear(void *base, size_t size);
 
 struct hak_tier_stats;
 
+/* ---- decay.c: giving memory back to the OS ---- */
+uint64_t _hak_now_ms(void);
+/* Something became purgeable: make sure the purger will look at it. */
+void _hak_decay_kick(void);
+/* Everything purgeable now, whatever its age (hak_trim). */
+size_t _hak_decay_purge_all(void);
+void _hak_decay_fork_child(void);
+
 /* ---- crash.c ---- */
 void _hak_crash_install(void);
 
@@ -89,8 +97,10 @@ enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usa
 /* Frees p if it is ours (reporting a bad pointer inside a span); false if
  * p is foreign. */
 bool _hak_large_free(void *p, uintptr_t entry);
-/* Unmaps every cached span; returns bytes released. */
-size_t _hak_large_trim(void);
+/* Unmaps the cached spans that waited decay_ms (all if all); returns
+ * bytes released. */
+size_t _hak_large_purge(uint64_t now_ms, bool all);
+bool _hak_large_dirty(void);
 void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped);
 void _hak_large_fork_prepare(void);
 void _hak_large_fork_parent(void);
@@ -124,6 +134,11 @@ void _hak_thread_fork_child(void);
 #define HAK_DEFAULT_MAG_CAP 64
 #define HAK_DEFAULT_TLS_LIST_CAP 128
 #define HAK_DEFAULT_MAG_DEPOT 16        /* full magazines per class in the depot */
+/* Free memory is given back to the OS after this long unused: long enough
+ * that a program freeing and reallocating in waves does not fault its pages
+ * in again every wave, short enough that an idle program shrinks within a
+ * second (jemalloc's dirty decay is 10 s; mimalloc purges after 10 ms). */
+#define HAK_DEFAULT_DECAY_MS 1000
 
 /* ---- init.c ---- */
 /* Process-wide set-up; idempotent, cheap after the first call. */
@@ -131,7 +146,7 @@ void _hak_init(void);
 extern _Atomic int _hak_init_state;             /* 0 none, 1 running, 2 done */
 struct hak_options {
     uint32_t fast_cap, ultra, ultra_cap, tls_list, tls_list_cap, mag_cap, mag_depot;
-    uint32_t trace, crash_handler, stats;
+    uint32_t trace, crash_handler, stats, decay_ms;
 };
 extern struct hak_options _hak_opt;
 /* The C library's own malloc, for pointers hakmem did not hand out. NULL

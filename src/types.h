@@ -90,6 +90,8 @@ struct hak_superslab {
     struct hak_superslab *next, *prev;          /* SuperSlabs with free slabs */
     struct hak_superslab *all_next, *all_prev;  /* every SuperSlab */
     uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
+    uint32_t dirty_mask;        /* free slabs whose pages may still be resident */
+    uint64_t dirty_since;       /* ms (monotonic) when dirty_mask became non-zero */
     uint32_t in_pool;           /* on the pool's list of SuperSlabs with free slabs */
     _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
 };

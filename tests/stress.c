@@ -158,7 +158,9 @@ static void stats_get(struct hak_stats *st)
  * from malloc (its TLS vector): live blocks that are not the test's. So
  * every thread gets a stack small enough that glibc caches them all, and
  * warm_up() first runs as many threads at once as any phase will; from
- * then on glibc reuses those stacks and allocates nothing more. */
+ * then on glibc reuses those stacks and allocates nothing more. hakmem's
+ * purger thread (and its TLS vector) starts at the first free that leaves
+ * memory to give back: warm_up() frees a large block to start it first. */
 #define STACK_SIZE ((size_t)256 << 10)
 static pthread_attr_t thread_attr;
 static pthread_barrier_t warm_barrier;
@@ -179,6 +181,7 @@ static void *warm_main(void *arg)
 static struct hak_stats warm_up(unsigned nthreads)
 {
     pthread_t tids[nthreads];
+    free(malloc((size_t)1 << 20));
     pthread_attr_init(&thread_attr);
     pthread_attr_setstacksize(&thread_attr, STACK_SIZE);
     pthread_barrier_init(&warm_barrier, NULL, nthreads);

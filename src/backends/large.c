@@ -31,6 +31,7 @@ struct hak_large {
     uint64_t magic;
     size_t map_size;            /* bytes mapped at the base */
     size_t offset;              /* the block is at base + offset */
+    uint64_t freed_ms;          /* when it entered the cache (for the decay) */
 };
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -143,6 +144,7 @@ bool _hak_large_free(void *p, uintptr_t entry)
     size_t nevicted = 0;
     pthread_mutex_lock(&large_lock);
     h->magic = LARGE_MAGIC_CACHED;
+    h->freed_ms = _hak_now_ms();
     while (cache_n == LARGE_CACHE_SPANS || cache_bytes + h->map_size > LARGE_CACHE_BYTES) {
         evicted[nevicted++] = cache[0];
         cache_bytes -= cache[0]->map_size;
@@ -155,22 +157,40 @@ bool _hak_large_free(void *p, uintptr_t entry)
         evicted[i]->magic = 0;
         span_unmap(evicted[i]);
     }
+    _hak_decay_kick();
     return true;
 }
 
-size_t _hak_large_trim(void)
+/* Unmaps the cached spans older than the decay (all of them if all);
+ * returns bytes released. */
+size_t _hak_large_purge(uint64_t now, bool all)
 {
-    struct hak_large *all[LARGE_CACHE_SPANS];
+    struct hak_large *old[LARGE_CACHE_SPANS];
+    size_t n = 0, bytes = 0;
     pthread_mutex_lock(&large_lock);
-    size_t n = cache_n, bytes = cache_bytes;
-    memcpy(all, cache, n * sizeof cache[0]);
-    cache_n = cache_bytes = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < cache_n; i++) {
+        struct hak_large *h = cache[i];
+        if (all || now - h->freed_ms >= _hak_opt.decay_ms) {
+            old[n++] = h;
+            cache_bytes -= h->map_size;
+            bytes += h->map_size;
+        } else {
+            cache[kept++] = h;
+        }
+    }
+    cache_n = kept;
     pthread_mutex_unlock(&large_lock);
     for (size_t i = 0; i < n; i++) {
-        all[i]->magic = 0;
-        span_unmap(all[i]);
+        old[i]->magic = 0;
+        span_unmap(old[i]);
     }
     return bytes;
+}
+
+bool _hak_large_dirty(void)
+{
+    return cache_n != 0;                /* racy peek: a hint for the purger */
 }
 
 void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped)

@@ -69,5 +69,5 @@ HAK_EXPORT size_t malloc_usable_size(void *p) { return _hak_usable_size(p); }
 HAK_EXPORT int malloc_trim(size_t pad)
 {
     (void)pad;
-    return _hak_thread_trim() + _hak_large_trim() > 0;
+    return _hak_thread_trim() + _hak_decay_purge_all() > 0;
 }

@@ -112,8 +112,11 @@ static struct hak_slab *pool_take_locked(void)
         return NULL;
     if (ss->free_mask == SS_ALL_FREE)
         pool_empty--;
-    unsigned idx = (unsigned)__builtin_ctz(ss->free_mask);
+    /* Prefer a slab whose pages are still resident: no fault to refill. */
+    uint32_t warm = ss->free_mask & ss->dirty_mask;
+    unsigned idx = (unsigned)__builtin_ctz(warm ? warm : ss->free_mask);
     ss->free_mask &= ~(1u << idx);
+    ss->dirty_mask &= ~(1u << idx);
     if (ss->free_mask == 0)
         pool_unlink(ss);
     return &ss->slabs[idx];
@@ -153,12 +156,22 @@ static size_t pool_release(struct hak_slab *s)
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
     s->list = HAK_SLAB_NONE;
     s->in_use = 0;
+    bool kick = false;
     pthread_mutex_lock(&pool_lock);
     ss->free_mask |= 1u << s->index;
+    if (_hak_opt.decay_ms == 0) {
+        HAK_BACKEND->decommit(_hak_slab_start(s), HAK_SLAB_SIZE);
+    } else {
+        if (ss->dirty_mask == 0)
+            ss->dirty_since = _hak_now_ms();
+        ss->dirty_mask |= 1u << s->index;
+        kick = true;
+    }
     if (!ss->in_pool)
         pool_link(ss);
     if (ss->free_mask == SS_ALL_FREE) {
-        if (pool_empty >= HAK_SS_KEEP_EMPTY) {
+        /* Wholly free: unmapped by the decay, or now if there is none. */
+        if (_hak_opt.decay_ms == 0 && pool_empty >= HAK_SS_KEEP_EMPTY) {
             pool_unlink(ss);
             ss_destroy_locked(ss);
             pthread_mutex_unlock(&pool_lock);
@@ -168,6 +181,8 @@ static size_t pool_release(struct hak_slab *s)
         pool_empty++;
     }
     pthread_mutex_unlock(&pool_lock);
+    if (kick)
+        _hak_decay_kick();
     return 0;
 }
 
@@ -575,6 +590,63 @@ const struct hak_tier_ops _hak_superslab_ops = {
     .stats = ss_op_stats,
     .thread_init = ss_op_thread_init,
 };
+
+/* ------------------------------------------------------------ decay */
+
+/* Decommits the free slabs that have been free for decay_ms (all of them
+ * if all), releases abandoned slabs that remote frees emptied, and, if
+ * all, unmaps every wholly free SuperSlab. Returns the bytes given back.
+ * Slabs are decommitted under pool_lock: a slab being decommitted cannot
+ * be handed out at the same time. */
+size_t _hak_ss_purge(uint64_t now, bool all)
+{
+    size_t bytes = 0;
+    struct hak_superslab *doomed = NULL;
+    pthread_mutex_lock(&abandon_lock);
+    bytes += sweep_abandoned_locked();
+    pthread_mutex_unlock(&abandon_lock);
+    pthread_mutex_lock(&pool_lock);
+    for (struct hak_superslab *ss = all_head, *next; ss != NULL; ss = next) {
+        next = ss->all_next;
+        if (ss->free_mask == SS_ALL_FREE &&
+            (all || (pool_empty > HAK_SS_KEEP_EMPTY && now - ss->dirty_since >= _hak_opt.decay_ms))) {
+            if (ss->in_pool)
+                pool_unlink(ss);
+            pool_empty--;
+            ss_destroy_locked(ss);
+            ss->next = doomed;
+            doomed = ss;
+            continue;
+        }
+        if (ss->dirty_mask == 0 || (!all && now - ss->dirty_since < _hak_opt.decay_ms))
+            continue;
+        for (uint32_t m = ss->dirty_mask; m != 0; m &= m - 1) {
+            unsigned i = (unsigned)__builtin_ctz(m);
+            HAK_BACKEND->decommit(_hak_slab_start(&ss->slabs[i]), HAK_SLAB_SIZE);
+            bytes += HAK_SLAB_SIZE;
+        }
+        ss->dirty_mask = 0;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    while (doomed != NULL) {
+        struct hak_superslab *ss = doomed;
+        doomed = ss->next;
+        ss_destroy(ss);
+        bytes += HAK_SS_SIZE;
+    }
+    return bytes;
+}
+
+/* True while some free slab waits for its decay. */
+bool _hak_ss_dirty(void)
+{
+    bool dirty = abandoned_count != 0;
+    pthread_mutex_lock(&pool_lock);
+    for (struct hak_superslab *ss = all_head; ss != NULL && !dirty; ss = ss->all_next)
+        dirty = ss->dirty_mask != 0;
+    pthread_mutex_unlock(&pool_lock);
+    return dirty;
+}
 
 /* ------------------------------------------------------------ inspection */
 

@@ -17,8 +17,10 @@
  *   - On thread exit each owned slab is drained; an empty one goes back to
  *     its SuperSlab, any other is abandoned (xowner = 0, put on the
  *     abandoned list of its class) and adopted later by a CAS on xowner.
- *   - A SuperSlab whose slabs are all free goes back to the backend, except
- *     HAK_SS_KEEP_EMPTY of them kept to absorb churn.
+ *   - A free slab's pages are decommitted, and a SuperSlab whose slabs are
+ *     all free goes back to the backend (except HAK_SS_KEEP_EMPTY of them,
+ *     kept to absorb churn), once they have been free for the decay
+ *     (HAKMEM_DECAY_MS; at once if 0), or at hak_trim().
  *   - The holder of the abandoned-list lock acts as the owner of every
  *     slab on that list: it may drain them and release the empty ones.
  *   - Thread ids are never reused and never 0 or HAK_ID_NONE, so a stale id
@@ -105,6 +107,8 @@ void _hak_ss_thread_exit(struct hak_thread *t);
 size_t _hak_ss_trim(struct hak_thread *t);
 /* SuperSlabs mapped, their bytes, and blocks returned by threads without
  * state of their own (counted here instead of in a thread's counters). */
+size_t _hak_ss_purge(uint64_t now_ms, bool all);
+bool _hak_ss_dirty(void);
 void _hak_ss_stats(size_t *superslabs, size_t *mapped, uint64_t *stateless_in);
 /* Bytes of SuperSlab memory resident in RAM (mincore). */
 size_t _hak_ss_resident(void);

@@ -1,0 +1,114 @@
+/* hakmem: the decay: free memory goes back to the OS after HAKMEM_DECAY_MS
+ * without any call from the program, even when every thread that freed it
+ * has gone idle.
+ *
+ * A purger thread, started the first time something becomes purgeable,
+ * wakes every half decay while anything waits (free slabs with resident
+ * pages, cached large spans, abandoned slabs, full magazines in the
+ * depot), gives back what has waited a whole decay, and sleeps on a
+ * condition variable when nothing does. HAKMEM_DECAY_MS=0 decommits a slab
+ * as soon as it is free and starts no thread. After fork() the child has
+ * no purger; the next kick starts one.
+ *
+ * The purger allocates nothing itself; it is a hakmem thread only so it
+ * can hand the depot's blocks back to their slabs.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "tier.h"
+
+static pthread_mutex_t decay_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t decay_cond = PTHREAD_COND_INITIALIZER;
+/* Set by a kick, cleared by the purger when nothing waits any more: a
+ * kick while it is set costs one atomic load, no lock, no syscall. */
+static _Atomic bool pending;
+static _Atomic bool purger_started;
+
+uint64_t _hak_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static size_t purge(bool all)
+{
+    bool locked;
+    struct hak_thread *t = _hak_thread_get(&locked);
+    if (!locked)
+        _hak_stack_trim(t);             /* the depot's blocks back to slabs */
+    else
+        _hak_orphan_unlock();
+    uint64_t now = _hak_now_ms();
+    return _hak_ss_purge(now, all) + _hak_large_purge(now, all);
+}
+
+static void *purger_main(void *arg)
+{
+    (void)arg;
+    uint32_t half_ms = _hak_opt.decay_ms / 2 ? _hak_opt.decay_ms / 2 : 1;
+    struct timespec half = {half_ms / 1000, (long)(half_ms % 1000) * 1000000};
+    for (;;) {
+        pthread_mutex_lock(&decay_lock);
+        while (!atomic_load(&pending))
+            pthread_cond_wait(&decay_cond, &decay_lock);
+        pthread_mutex_unlock(&decay_lock);
+        nanosleep(&half, NULL);
+        purge(false);
+        if (!_hak_ss_dirty() && !_hak_large_dirty() && _hak_stack_shared_cached() == 0) {
+            atomic_store(&pending, false);
+            /* A kick between the look and the store set pending to true,
+             * which this store erased: look once more. */
+            if (_hak_ss_dirty() || _hak_large_dirty())
+                atomic_store(&pending, true);
+        }
+    }
+    return NULL;
+}
+
+static void purger_start(void)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* The program's signals are not the purger's to take. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    if (pthread_create(&th, &attr, purger_main, NULL) != 0)
+        atomic_store(&purger_started, false);   /* try again at the next kick */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+}
+
+void _hak_decay_kick(void)
+{
+    if (_hak_opt.decay_ms == 0 || atomic_load_explicit(&pending, memory_order_relaxed) ||
+        atomic_exchange(&pending, true))
+        return;
+    if (!atomic_exchange(&purger_started, true))
+        purger_start();
+    pthread_mutex_lock(&decay_lock);
+    pthread_cond_signal(&decay_cond);
+    pthread_mutex_unlock(&decay_lock);
+}
+
+size_t _hak_decay_purge_all(void)
+{
+    return purge(true);
+}
+
+void _hak_decay_fork_child(void)
+{
+    pthread_mutex_init(&decay_lock, NULL);
+    pthread_cond_init(&decay_cond, NULL);
+    atomic_store(&pending, false);
+    atomic_store(&purger_started, false);
+}
