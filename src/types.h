@@ -100,7 +100,8 @@ struct hak_superslab {
 struct hak_ss_class {
     struct hak_slab *cur;       /* allocated from first */
     struct hak_slab *partial;   /* have free or uncarved blocks */
-    struct hak_slab *full;      /* had none when last looked at; may hold remote frees */
+    struct hak_slab *full;      /* had none when last looked at; may hold remote frees; */
+    struct hak_slab *full_tail; /* oldest first, as their blocks tend to come back */
 };
 
 /* Counters the SuperSlab tier keeps for its thread. Blocks "out" left a

@@ -28,6 +28,17 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_superslab *pool_head;     /* SuperSlabs with at least one free slab */
 static size_t pool_empty;                   /* of those, wholly free ones */
 static struct hak_superslab *all_head;      /* every SuperSlab */
+static size_t slabs_in_use, slabs_dirty;    /* out of the pool; free with resident pages */
+
+/* Free slabs whose pages stay resident waiting for the decay: at most an
+ * eighth of the slabs in use (or 64 slabs, 4 MiB), so a workload whose
+ * live set swings cannot keep its peak resident long after; beyond it a
+ * freed slab is decommitted at once. */
+static bool dirty_room(void)
+{
+    size_t limit = slabs_in_use / 8;
+    return slabs_dirty < (limit > 64 ? limit : 64);
+}
 static _Atomic size_t ss_mapped;
 
 static pthread_mutex_t abandon_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -89,6 +100,7 @@ static struct hak_superslab *ss_create(void)
 /* Called with pool_lock held. */
 static void ss_destroy_locked(struct hak_superslab *ss)
 {
+    slabs_dirty -= (size_t)__builtin_popcount(ss->dirty_mask);
     if (ss->all_prev)
         ss->all_prev->all_next = ss->all_next;
     else
@@ -115,6 +127,8 @@ static struct hak_slab *pool_take_locked(void)
     /* Prefer a slab whose pages are still resident: no fault to refill. */
     uint32_t warm = ss->free_mask & ss->dirty_mask;
     unsigned idx = (unsigned)__builtin_ctz(warm ? warm : ss->free_mask);
+    slabs_dirty -= (warm >> idx) & 1;
+    slabs_in_use++;
     ss->free_mask &= ~(1u << idx);
     ss->dirty_mask &= ~(1u << idx);
     if (ss->free_mask == 0)
@@ -159,14 +173,20 @@ static size_t pool_release(struct hak_slab *s)
     bool kick = false;
     pthread_mutex_lock(&pool_lock);
     ss->free_mask |= 1u << s->index;
-    if (_hak_opt.decay_ms == 0) {
+    slabs_in_use--;
+    if (_hak_opt.decay_ms == 0 || !dirty_room()) {
         HAK_BACKEND->decommit(_hak_slab_start(s), HAK_SLAB_SIZE);
     } else {
         if (ss->dirty_mask == 0)
             ss->dirty_since = _hak_now_ms();
         ss->dirty_mask |= 1u << s->index;
+        slabs_dirty++;
         kick = true;
     }
+    /* To the front: the next slab handed out is one whose pages are
+     * resident, so a freed slab is reused before a cold one costs RSS. */
+    if (ss->in_pool && pool_head != ss)
+        pool_unlink(ss);
     if (!ss->in_pool)
         pool_link(ss);
     if (ss->free_mask == SS_ALL_FREE) {
@@ -255,6 +275,17 @@ static struct hak_slab **list_head(struct hak_thread *t, struct hak_slab *s)
 static void list_push(struct hak_thread *t, struct hak_slab *s, enum hak_slab_list which)
 {
     s->list = (uint8_t)which;
+    if (which == HAK_SLAB_FULL) {
+        struct hak_ss_class *c = &t->ss[s->cls];
+        s->next = NULL;
+        s->prev = c->full_tail;
+        if (c->full_tail)
+            c->full_tail->next = s;
+        else
+            c->full = s;
+        c->full_tail = s;
+        return;
+    }
     struct hak_slab **head = list_head(t, s);
     s->prev = NULL;
     s->next = *head;
@@ -275,6 +306,8 @@ static void slab_unlink(struct hak_thread *t, struct hak_slab *s)
             *head = s->next;
         if (s->next)
             s->next->prev = s->prev;
+        else if (s->list == HAK_SLAB_FULL)
+            t->ss[s->cls].full_tail = s->prev;
     }
     s->next = s->prev = NULL;
     s->list = HAK_SLAB_NONE;
@@ -354,16 +387,49 @@ static void sweep_abandoned(void)
 
 /* ------------------------------------------------------------ tier ops */
 
-/* Finds a slab of t's class list that a remote free has given blocks to. */
-static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls)
+/* Full slabs examined per slab exhaustion, and at most before the thread
+ * grows by a new slab. The first keeps blocks freed by other threads from
+ * piling up in remote queues (they count as used until drained); the
+ * second keeps a thread from growing while old slabs hold free blocks,
+ * without making a thread that builds a huge structure (many full slabs,
+ * no frees) rescan all of it for every new slab. */
+#define SCAN_STEP 8
+#define SCAN_MAX 256
+
+/* Drains up to budget full slabs, oldest first: those remote frees gave
+ * blocks to move to the partial list, those they emptied go back to the
+ * pool (one is kept if nothing else has room), so a thread holds slabs for
+ * what it has live now, not for its peak in each class, and emptied slabs
+ * serve every class and thread. A slab with nothing back goes to the end
+ * of the line. Returns a slab with room (partial first), or NULL. */
+static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned budget)
 {
-    for (struct hak_slab *s = t->ss[cls].full; s != NULL; s = s->next) {
-        if (slab_drain(s) > 0) {
-            slab_unlink(t, s);
-            return s;
+    struct hak_ss_class *c = &t->ss[cls];
+    struct hak_slab *empty = NULL, *first_kept = NULL, *s;
+    for (unsigned i = 0; i < budget && (s = c->full) != NULL && s != first_kept; i++) {
+        slab_unlink(t, s);
+        if (slab_drain(s) == 0) {
+            list_push(t, s, HAK_SLAB_FULL);
+            if (first_kept == NULL)
+                first_kept = s;
+        } else if (s->used != 0) {
+            list_push(t, s, HAK_SLAB_PARTIAL);
+        } else if (empty == NULL) {
+            empty = s;
+        } else {
+            t->ctr.slabs_released++;
+            pool_release(s);
         }
     }
-    return NULL;
+    if ((s = c->partial) != NULL) {
+        slab_unlink(t, s);
+        if (empty != NULL) {
+            t->ctr.slabs_released++;
+            pool_release(empty);
+        }
+        return s;
+    }
+    return empty;
 }
 
 void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
@@ -383,9 +449,8 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
             slab_unlink(t, s);
             list_push(t, s, HAK_SLAB_FULL);
         }
-        if ((s = c->partial) != NULL) {
-            slab_unlink(t, s);
-        } else if ((s = scan_full(t, cls)) == NULL && (s = adopt(t, cls)) == NULL) {
+        if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full(t, cls, SCAN_MAX)) == NULL &&
+            (s = adopt(t, cls)) == NULL) {
             s = pool_acquire();
             if (s == NULL)
                 return NULL;
@@ -624,6 +689,7 @@ size_t _hak_ss_purge(uint64_t now, bool all)
             unsigned i = (unsigned)__builtin_ctz(m);
             HAK_BACKEND->decommit(_hak_slab_start(&ss->slabs[i]), HAK_SLAB_SIZE);
             bytes += HAK_SLAB_SIZE;
+            slabs_dirty--;
         }
         ss->dirty_mask = 0;
     }
