@@ -13,6 +13,12 @@
 #include "top.h"
 
 void *_hak_alloc_slow(size_t size);
+
+/* p (in a SuperSlab) is the start of a block of a slab in use. */
+HAK_INLINE bool _hak_block_ok(const struct hak_slab *s, const void *p)
+{
+    return s->in_use && hak_is_block_start(s->cls, (uint32_t)((uintptr_t)p & (HAK_SLAB_SIZE - 1)));
+}
 void _hak_free_slow(void *p);
 void *_hak_alloc_large(size_t size);
 
@@ -35,7 +41,15 @@ HAK_INLINE void _hak_free(void *p)
     uintptr_t e = _hak_map_lookup(p);
     if (hak_likely((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)) {
         HAK_DEBUG(_hak_debug_free("free", p));
-        if (hak_likely(HAK_TOP_PUSH(_hak_tls, p)))
+        const struct hak_slab *s = _hak_slab_of(p);
+        unsigned cls = s->cls;
+        /* Every build refuses what is not the start of a block of a slab in
+         * use: an interior pointer, or one into a free slab. */
+        if (hak_unlikely(!_hak_block_ok(s, p))) {
+            _hak_bad_pointer("free", p);
+            return;
+        }
+        if (hak_likely(HAK_TOP_PUSH(_hak_tls, cls, p)))
             return;
         _hak_free_slow(p);
         return;

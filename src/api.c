@@ -60,15 +60,33 @@ void _hak_bad_pointer(const char *fn, const void *p)
     _hak_write_str(" not allocated by hakmem, or already freed; ignored\n");
 }
 
+/* A pointer near the caller's stack pointer: [sp - 4 KiB, sp + 1 MiB)
+ * holds the caller's frames and those of its callers. Freeing it would
+ * have the C library's allocator write into live stack frames. */
+static bool on_stack(const void *p)
+{
+    char here;
+    uintptr_t sp = (uintptr_t)&here, a = (uintptr_t)p;
+    return a + 4096 >= sp && a < sp + ((uintptr_t)1 << 20);
+}
+
+/* p is in no chunk of hakmem's: the C library's, if it can be. */
+static bool foreign_ok(const char *fn, const void *p)
+{
+    _hak_init();
+    if (_hak_libc.free == NULL || on_stack(p)) {
+        _hak_bad_pointer(fn, p);
+        return false;
+    }
+    return true;
+}
+
 HAK_NOINLINE void _hak_free_other(void *p, uintptr_t entry)
 {
     if ((entry & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_LARGE && _hak_large_free(p, entry))
         return;
-    _hak_init();
-    if (_hak_libc.free != NULL)
+    if (foreign_ok("free", p))
         _hak_libc.free(p);
-    else
-        _hak_bad_pointer("free", p);
 }
 
 void *_hak_calloc(size_t nmemb, size_t size)
@@ -106,6 +124,11 @@ void *_hak_realloc(void *p, size_t size)
     size_t usable;
     switch (e & HAK_CHUNK_KIND_MASK) {
     case HAK_CHUNK_SS:
+        if (!_hak_block_ok(_hak_slab_of(p), p)) {
+            _hak_bad_pointer("realloc", p);
+            errno = EINVAL;
+            return NULL;
+        }
         usable = _hak_slab_of(p)->block_size;
         break;
     case HAK_CHUNK_LARGE:
@@ -122,11 +145,9 @@ void *_hak_realloc(void *p, size_t size)
         break;
     default:
     foreign:
-        _hak_init();
-        if (_hak_libc.realloc != NULL)
+        if (foreign_ok("realloc", p) && _hak_libc.realloc != NULL)
             return _hak_libc.realloc(p, size);
-        _hak_bad_pointer("realloc", p);
-        errno = ENOMEM;
+        errno = EINVAL;
         return NULL;
     }
     if (fits_in_place(usable, size) || (size <= usable && usable <= HAK_ALIGN))
@@ -199,7 +220,7 @@ size_t _hak_usable_size(const void *p)
         return 0;
     uintptr_t e = _hak_map_lookup(p);
     if ((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
-        return _hak_slab_of(p)->block_size;
+        return _hak_block_ok(_hak_slab_of(p), p) ? _hak_slab_of(p)->block_size : 0;
     if ((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_LARGE) {
         size_t n;
         switch (_hak_large_check(p, e, &n)) {
@@ -212,7 +233,7 @@ size_t _hak_usable_size(const void *p)
         }
     }
     _hak_init();
-    if (_hak_libc.usable_size != NULL)
+    if (_hak_libc.usable_size != NULL && !on_stack(p))
         return _hak_libc.usable_size((void *)p);
     return 0;
 }

@@ -132,6 +132,7 @@ void _hak_init(void)
     if (atomic_compare_exchange_strong_explicit(&_hak_init_state, &expected, 1,
                                                 memory_order_acq_rel, memory_order_acquire)) {
         init_running_here = 1;
+        _hak_class_div_init();
         options_init();
         _hak_crash_install();
         _hak_thread_global_init();

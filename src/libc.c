@@ -74,3 +74,16 @@ char *_hak_hex(const void *p, char *buf)
     buf[18] = '\0';
     return buf;
 }
+
+struct hak_class_div _hak_class_div[HAK_NCLASSES];
+
+void _hak_class_div_init(void)
+{
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        uint32_t size = (uint32_t)hak_class_size(cls);
+        uint32_t shift = (uint32_t)__builtin_ctz(size), m = size >> shift, inv = m;
+        for (int i = 0; i < 5; i++)     /* Newton: each step doubles the correct bits */
+            inv *= 2 - m * inv;
+        _hak_class_div[cls] = (struct hak_class_div){inv, (uint32_t)(HAK_SLAB_SIZE / size), shift};
+    }
+}

@@ -20,6 +20,7 @@
 #ifndef HAK_SIZECLASS_H
 #define HAK_SIZECLASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,27 @@ static inline size_t hak_class_size(unsigned cls)
         return (size_t)(cls + 1) << 4;
     unsigned k = (cls - 4) >> 2, j = (cls - 4) & 3;
     return ((size_t)64 << k) + (size_t)(j + 1) * ((size_t)16 << k);
+}
+
+/* Exact division by a class size without a divide, to tell a block's
+ * start from any other address of a slab (Hacker's Delight 10-17): with
+ * size = m * 2^shift, m odd, inv = m^-1 mod 2^32, the offset o is a block
+ * start exactly when rotr32(o * inv, shift) < capacity; the rotation then
+ * is o / size, and for any other o it is larger than any block index. */
+struct hak_class_div {
+    uint32_t inv;
+    uint32_t capacity;
+    uint32_t shift;
+};
+extern struct hak_class_div _hak_class_div[HAK_NCLASSES];
+void _hak_class_div_init(void);
+
+static inline bool hak_is_block_start(unsigned cls, uint32_t offset)
+{
+    const struct hak_class_div *d = &_hak_class_div[cls];
+    uint32_t x = offset * d->inv;
+    x = (x >> d->shift) | (x << ((32 - d->shift) & 31));
+    return x < d->capacity;
 }
 
 #endif /* HAK_SIZECLASS_H */

@@ -1,7 +1,8 @@
 /* hakmem: the top of the configured plan, for the inline fast paths.
  *
  * HAK_TOP_POP(t, cls)  a block or NULL (miss: take the slow path).
- * HAK_TOP_PUSH(t, p)   true if the top tier took p (a SuperSlab block);
+ * HAK_TOP_PUSH(t, cls, p)  true if the top tier took p, a block of class
+ *                      cls in a SuperSlab;
  *                      false sends the caller to the slow path.
  * Both are direct calls to static inline functions, so the compiler sees
  * the whole fast path: no indirect call, no lock, no syscall.
@@ -13,13 +14,13 @@
 
 #if HAK_PLAN_DEPTH == 0
 #define HAK_TOP_POP(t, cls) _hak_ss_pop_fast((t), (cls))
-#define HAK_TOP_PUSH(t, p) (_hak_ss_push((t), (p)), true)
+#define HAK_TOP_PUSH(t, cls, p) ((void)(cls), _hak_ss_push((t), (p)), true)
 #else
 #define HAK_TOP_CAT3(a, b, c) a##b##c
 #define HAK_TOP_FN(tier, op) HAK_TOP_CAT3(_hak_, tier, op)
 #include HAK_PLAN_TOP_INLINE
 #define HAK_TOP_POP(t, cls) HAK_TOP_FN(HAK_PLAN_TOP, _pop_inline)((t), (cls))
-#define HAK_TOP_PUSH(t, p) HAK_TOP_FN(HAK_PLAN_TOP, _push_inline)((t), _hak_slab_of(p)->cls, (p))
+#define HAK_TOP_PUSH(t, cls, p) HAK_TOP_FN(HAK_PLAN_TOP, _push_inline)((t), (cls), (p))
 #endif
 
 #endif /* HAK_TOP_H */

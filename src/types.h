@@ -67,11 +67,11 @@ struct hak_slab {
     uint32_t block_size;
     uint8_t cls;
     uint8_t list;               /* enum hak_slab_list */
+    uint8_t in_use;             /* out of the pool (read by any thread's free) */
     uint16_t index;             /* position in its SuperSlab */
     struct hak_slab *next, *prev;
     struct hak_slab *abandoned_next; /* under the abandoned-list lock */
 
-    uint8_t in_use;             /* out of the pool (for checks and stats) */
 
     /* Shared: written by other threads, so on its own cache line. */
     _Alignas(HAK_CACHE_LINE) _Atomic(uint64_t) xowner; /* thread id; 0 = abandoned */

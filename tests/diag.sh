@@ -70,7 +70,21 @@ misuse() { # CASE EXPECTED-TEXT [ENV...]
     ko "debug: $c (exit $rc): $(cat "$tmp/err")"
   fi
 }
+# bad pointers in a release build: reported on stderr, ignored, no harm
+if [ "$debug" = 0 ]; then
+  for c in stack interior-all; do
+    "$prog" "$c" 2>"$tmp/err"; rc=$?
+    if [ "$rc" -eq 0 ] && grep -q 'hakmem: free(): pointer 0x' "$tmp/err" &&
+       grep -q 'hakmem: realloc(): pointer 0x' "$tmp/err"; then
+      ok "release: $c reported and ignored"
+    else
+      ko "release: $c (exit $rc): $(cat "$tmp/err")"
+    fi
+  done
+fi
+
 if [ "$debug" = 1 ]; then
+  misuse stack "not allocated by hakmem"
   misuse double-free "double free"
   misuse double-free-cached "double free"
   misuse foreign "never"

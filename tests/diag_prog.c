@@ -9,10 +9,14 @@
  *   foreign          free a pointer hakmem never handed out (inside a slab)
  *   interior         free an interior pointer of a small block
  *   overwritten      overwrite a freed block's free-list link, then allocate
+ *   stack            free, realloc and malloc_usable_size of a stack address
+ *   interior-all     free, realloc and malloc_usable_size of an interior
+ *                    pointer, then check the block and the heap are intact
  *   stats N          allocate N small blocks, print the JSON statistics to
  *                    stdout and exit without freeing them
  *   heap-check       allocate and free, then hak_heap_check() must report 0
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +85,32 @@ int main(int argc, char **argv)
         sink = x;
         sink = y;
         return 0;
+    }
+    if (strcmp(c, "stack") == 0) {
+        char local[64];
+        free(launder(local));
+        if (realloc(launder(local), 10) != NULL || malloc_usable_size(launder(local)) != 0)
+            return 1;
+        return 0;
+    }
+    if (strcmp(c, "interior-all") == 0) {
+        char *p = malloc(200);
+        memset(p, 7, 200);
+        free(launder(p + 16));
+        if (realloc(launder(p + 16), 10) != NULL || malloc_usable_size(launder(p + 16)) != 0)
+            return 1;
+        /* The block is still the program's and whole; nothing else was
+         * handed out over it. */
+        char *q[64];
+        for (int i = 0; i < 64; i++) {
+            q[i] = malloc(200);
+            if (q[i] + 200 > p + 16 && q[i] < p + 200)
+                return 1;
+        }
+        for (int i = 0; i < 200; i++)
+            if (p[i] != 7)
+                return 1;
+        return hak_heap_check() != 0;
     }
     if (strcmp(c, "stats") == 0 && argc > 2) {
         setvbuf(stdout, NULL, _IONBF, 0); /* no stdio buffer among the blocks */

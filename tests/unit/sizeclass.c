@@ -96,6 +96,22 @@ static unsigned char fill_of(unsigned cls, unsigned i)
     return (unsigned char)(cls * 2 * PER_CLASS + i + 1);
 }
 
+/* hak_is_block_start tells the start of every block of a slab from every
+ * other offset, for every class (free() relies on it to refuse interior
+ * pointers in every build). */
+START_TEST(test_block_start_test)
+{
+    _hak_class_div_init();
+    size_t wrong = 0;
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        size_t size = hak_class_size(cls), cap = HAK_SLAB_SIZE / size;
+        for (uint32_t off = 0; off < HAK_SLAB_SIZE; off++)
+            wrong += hak_is_block_start(cls, off) != (off % size == 0 && off / size < cap);
+    }
+    ck_assert_uint_eq(wrong, 0);
+}
+END_TEST
+
 START_TEST(test_malloc_every_class)
 {
     static void *blocks[HAK_NCLASSES][2 * PER_CLASS];
@@ -133,6 +149,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_size_zero);
     suite_add_tcase(s, tc);
     tc = tcase_create("malloc");
+    tcase_add_test(tc, test_block_start_test);
     tcase_add_test(tc, test_malloc_every_class);
     suite_add_tcase(s, tc);
     return s;
