@@ -49,7 +49,7 @@ HAK_NOINLINE void *_hak_alloc_large(size_t size)
     return _hak_large_alloc(size, HAK_ALIGN, false);
 }
 
-void _hak_bad_pointer(const char *fn, const void *p)
+HAK_COLD void _hak_bad_pointer(const char *fn, const void *p)
 {
     char hex[19];
     HAK_MISUSE(fn, p, -1, "pointer not allocated by hakmem, or already freed");
