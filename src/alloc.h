@@ -17,7 +17,8 @@ void *_hak_alloc_slow(size_t size);
 /* p (in a SuperSlab) is the start of a block of a slab in use. */
 HAK_INLINE bool _hak_block_ok(const struct hak_slab *s, const void *p)
 {
-    return s->in_use && hak_is_block_start(s->cls, (uint32_t)((uintptr_t)p & (HAK_SLAB_SIZE - 1)));
+    return s->in_use && hak_is_block_start(s->div_inv, s->div_shift, s->capacity,
+                                           (uint32_t)((uintptr_t)p & (HAK_SLAB_SIZE - 1)));
 }
 void _hak_free_slow(void *p);
 void *_hak_alloc_large(size_t size);

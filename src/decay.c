@@ -4,14 +4,16 @@
  *
  * A purger thread, started the first time something becomes purgeable,
  * wakes every half decay while anything waits (free slabs with resident
- * pages, cached large spans, abandoned slabs, full magazines in the
- * depot), gives back what has waited a whole decay, and sleeps on a
- * condition variable when nothing does. HAKMEM_DECAY_MS=0 decommits a slab
+ * pages, empty SuperSlabs, cached large spans, abandoned slabs emptied by
+ * remote frees), gives back what has waited a whole decay, and sleeps on a
+ * condition variable when nothing does. It moves no block: caches (the
+ * bounded magazine depot included) are flushed by their threads and by
+ * hak_trim(), so the block counts of the statistics never change under a
+ * reader's feet. HAKMEM_DECAY_MS=0 decommits a slab
  * as soon as it is free and starts no thread. After fork() the child has
  * no purger; the next kick starts one.
  *
- * The purger allocates nothing itself; it is a hakmem thread only so it
- * can hand the depot's blocks back to their slabs.
+ * The purger allocates nothing and has no hakmem thread state.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -20,7 +22,6 @@
 #include <signal.h>
 #include <time.h>
 
-#include "tier.h"
 
 static pthread_mutex_t decay_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t decay_cond = PTHREAD_COND_INITIALIZER;
@@ -38,12 +39,6 @@ uint64_t _hak_now_ms(void)
 
 static size_t purge(bool all)
 {
-    bool locked;
-    struct hak_thread *t = _hak_thread_get(&locked);
-    if (!locked)
-        _hak_stack_trim(t);             /* the depot's blocks back to slabs */
-    else
-        _hak_orphan_unlock();
     uint64_t now = _hak_now_ms();
     return _hak_ss_purge(now, all) + _hak_large_purge(now, all);
 }
@@ -60,7 +55,7 @@ static void *purger_main(void *arg)
         pthread_mutex_unlock(&decay_lock);
         nanosleep(&half, NULL);
         purge(false);
-        if (!_hak_ss_dirty() && !_hak_large_dirty() && _hak_stack_shared_cached() == 0) {
+        if (!_hak_ss_dirty() && !_hak_large_dirty()) {
             atomic_store(&pending, false);
             /* A kick between the look and the store set pending to true,
              * which this store erased: look once more. */

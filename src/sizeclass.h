@@ -56,12 +56,12 @@ struct hak_class_div {
 extern struct hak_class_div _hak_class_div[HAK_NCLASSES];
 void _hak_class_div_init(void);
 
-static inline bool hak_is_block_start(unsigned cls, uint32_t offset)
+static inline bool hak_is_block_start(uint32_t inv, uint32_t shift, uint32_t capacity,
+                                      uint32_t offset)
 {
-    const struct hak_class_div *d = &_hak_class_div[cls];
-    uint32_t x = offset * d->inv;
-    x = (x >> d->shift) | (x << ((32 - d->shift) & 31));
-    return x < d->capacity;
+    uint32_t x = offset * inv;
+    x = (x >> shift) | (x << ((32 - shift) & 31));
+    return x < capacity;
 }
 
 #endif /* HAK_SIZECLASS_H */

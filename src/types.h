@@ -58,20 +58,24 @@ enum hak_chunk_kind { HAK_CHUNK_FOREIGN = 0, HAK_CHUNK_SS = 1, HAK_CHUNK_LARGE =
 enum hak_slab_list { HAK_SLAB_NONE = 0, HAK_SLAB_CUR, HAK_SLAB_PARTIAL, HAK_SLAB_FULL };
 
 struct hak_slab {
+    /* Read by every free, from any thread; fixed while the slab is in use.
+     * First, so a free touches one line of the descriptor. */
+    uint8_t cls;
+    uint8_t in_use;             /* out of the pool */
+    uint8_t div_shift;          /* exact division by block_size: sizeclass.h */
+    uint8_t list;               /* enum hak_slab_list (owner-only) */
+    uint32_t div_inv;
+    uint32_t capacity;
+    uint32_t block_size;
+
     /* Owner-only: read and written by the thread whose id is in xowner. */
     void *free;                 /* local free list, linked through word 0 */
     char *bump;                 /* next never-carved block */
     char *end;                  /* end of the carvable area */
     uint32_t used;              /* blocks out of the slab (program, caches, remote queue) */
-    uint32_t capacity;
-    uint32_t block_size;
-    uint8_t cls;
-    uint8_t list;               /* enum hak_slab_list */
-    uint8_t in_use;             /* out of the pool (read by any thread's free) */
     uint16_t index;             /* position in its SuperSlab */
     struct hak_slab *next, *prev;
     struct hak_slab *abandoned_next; /* under the abandoned-list lock */
-
 
     /* Shared: written by other threads, so on its own cache line. */
     _Alignas(HAK_CACHE_LINE) _Atomic(uint64_t) xowner; /* thread id; 0 = abandoned */

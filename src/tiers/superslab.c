@@ -213,6 +213,8 @@ static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
     size_t bs = hak_class_size(cls);
     char *start = _hak_slab_start(s);
     s->cls = (uint8_t)cls;
+    s->div_inv = _hak_class_div[cls].inv;
+    s->div_shift = (uint8_t)_hak_class_div[cls].shift;
     s->block_size = (uint32_t)bs;
     s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
     s->bump = start;

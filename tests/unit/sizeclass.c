@@ -106,7 +106,8 @@ START_TEST(test_block_start_test)
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
         size_t size = hak_class_size(cls), cap = HAK_SLAB_SIZE / size;
         for (uint32_t off = 0; off < HAK_SLAB_SIZE; off++)
-            wrong += hak_is_block_start(cls, off) != (off % size == 0 && off / size < cap);
+            wrong += hak_is_block_start(_hak_class_div[cls].inv, _hak_class_div[cls].shift,
+                                        (uint32_t)cap, off) != (off % size == 0 && off / size < cap);
     }
     ck_assert_uint_eq(wrong, 0);
 }
