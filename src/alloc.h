@@ -1,9 +1,10 @@
 /* hakmem: the malloc and free fast paths, shared by api.c (hak_*) and the
  * shim (malloc & co.) so both compile to the same inlined code.
  *
- * malloc of a small size: one class computation, the top tier's inline
- * pop, return. free: one chunk-map lookup (which also tells foreign
- * pointers from ours without reading them), the top tier's inline push.
+ * malloc of a small size: one class lookup, the top tier's inline pop,
+ * return. free: one bit of the chunk map (which tells our SuperSlabs'
+ * pointers from all others without reading them), the block check, the
+ * top tier's inline push.
  * Everything else is a tail call to an out-of-line slow path.
  */
 #ifndef HAK_ALLOC_H
@@ -39,8 +40,7 @@ HAK_INLINE void *_hak_malloc(size_t size)
 
 HAK_INLINE void _hak_free(void *p)
 {
-    uintptr_t e = _hak_map_lookup(p);
-    if (hak_likely((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)) {
+    if (hak_likely(_hak_is_ss(p))) {
         HAK_DEBUG(_hak_debug_free("free", p));
         const struct hak_slab *s = _hak_slab_of(p);
         unsigned cls = s->cls;
@@ -56,7 +56,7 @@ HAK_INLINE void _hak_free(void *p)
         return;
     }
     if (p != NULL)
-        _hak_free_other(p, e);
+        _hak_free_other(p, _hak_map_lookup(p));
 }
 
 void *_hak_calloc(size_t nmemb, size_t size);

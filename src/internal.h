@@ -63,6 +63,20 @@ HAK_INLINE uintptr_t _hak_map_lookup(const void *p)
     return atomic_load_explicit(&leaf[chunk & ((1u << HAK_MAP_LEAF_BITS) - 1)],
                                 memory_order_acquire);
 }
+/* The free fast path's question, in one load: is p in a SuperSlab? One bit
+ * per chunk of the address space below 2^47 (8 MiB of zero pages, touched
+ * only where SuperSlabs are), set exactly while the chunk's map entry says
+ * HAK_CHUNK_SS. */
+#define HAK_SS_BITS_BYTES ((size_t)1 << (HAK_MAP_ADDR_BITS - HAK_CHUNK_SHIFT - 3))
+extern _Atomic uint8_t _hak_ss_bits[HAK_SS_BITS_BYTES];
+HAK_INLINE bool _hak_is_ss(const void *p)
+{
+    uintptr_t i = (uintptr_t)p >> (HAK_CHUNK_SHIFT + 3);
+    if (hak_unlikely(i >= HAK_SS_BITS_BYTES))
+        return false;
+    uint8_t bits = atomic_load_explicit(&_hak_ss_bits[i], memory_order_relaxed);
+    return (bits >> (((uintptr_t)p >> HAK_CHUNK_SHIFT) & 7)) & 1;
+}
 /* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
 bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);
 void _hak_map_clear(void *base, size_t size);

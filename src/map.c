@@ -6,13 +6,24 @@
  * races with an update sees either the old or the new entry, never freed
  * memory. Entries are written only while the region they describe is not
  * reachable by the program (before it is handed out, after it is taken
- * back), so plain atomic stores suffice.
+ * back), so plain atomic stores suffice. _hak_ss_bits mirrors the entries
+ * of kind SuperSlab, for the free fast path.
  */
 #include "internal.h"
 
 #include "backend.h"
 
 _Atomic(_Atomic(uintptr_t) *) _hak_map_root[1u << HAK_MAP_ROOT_BITS];
+_Atomic uint8_t _hak_ss_bits[HAK_SS_BITS_BYTES];
+
+static void ss_bit(uintptr_t chunk, bool set)
+{
+    uint8_t bit = (uint8_t)(1u << (chunk & 7));
+    if (set)
+        atomic_fetch_or_explicit(&_hak_ss_bits[chunk >> 3], bit, memory_order_release);
+    else
+        atomic_fetch_and_explicit(&_hak_ss_bits[chunk >> 3], (uint8_t)~bit, memory_order_release);
+}
 
 #define LEAF_ENTRIES (1u << HAK_MAP_LEAF_BITS)
 
@@ -49,6 +60,8 @@ bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind)
         }
         atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], a | (uintptr_t)kind,
                               memory_order_release);
+        if (kind == HAK_CHUNK_SS)
+            ss_bit(c, true);
     }
     return true;
 }
@@ -58,6 +71,10 @@ void _hak_map_clear(void *base, size_t size)
     uintptr_t a = (uintptr_t)base;
     for (uintptr_t c = a >> HAK_CHUNK_SHIFT; c <= (a + size - 1) >> HAK_CHUNK_SHIFT; c++) {
         _Atomic(uintptr_t) *leaf = map_leaf(c, false);
+        if (leaf != NULL && (atomic_load_explicit(&leaf[c & (LEAF_ENTRIES - 1)],
+                                                  memory_order_relaxed) &
+                             HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
+            ss_bit(c, false);
         if (leaf != NULL)
             atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], 0, memory_order_release);
     }

@@ -15,7 +15,7 @@
  *     (slabs are 64 KiB aligned) is 16-byte aligned; a class size that is
  *     a power of two aligns its blocks to itself.
  *
- * Lookup is branch + shift arithmetic; no loop, no table.
+ * Lookup is one table load up to 1 KiB, shift arithmetic above; no loop.
  */
 #ifndef HAK_SIZECLASS_H
 #define HAK_SIZECLASS_H
@@ -26,10 +26,21 @@
 
 #include "types.h"
 
+/* Sizes up to 1 KiB, the common case, look their class up by 16-byte
+ * step: [k] is the class of 16k bytes (every class up to 1 KiB is a
+ * multiple of 16, so the class of any size in (16(k-1), 16k] is [k]). */
+static const uint8_t hak_class_by_step[65] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
+    11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
+    15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
+    19,
+};
+
 static inline unsigned hak_size_class(size_t size)
 {
-    if (size <= 64)
-        return size == 0 ? 0 : (unsigned)((size - 1) >> 4);
+    if (size <= 1024)
+        return hak_class_by_step[(size + 15) >> 4];
     size_t w = size - 1;
     unsigned b = 63u - (unsigned)__builtin_clzl(w);    /* b >= 6 */
     return 4u + ((b - 6u) << 2) + (unsigned)((w >> (b - 2u)) & 3u);
