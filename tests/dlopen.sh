@@ -6,7 +6,7 @@
 # the spare static TLS space glibc reserves for late-loaded libraries,
 # which other libraries may have used up ("cannot allocate memory in
 # static TLS block"). The default initial-exec build is run too, for the
-# record: its 12 bytes of TLS usually fit in that spare space.
+# record: its few bytes of TLS usually fit in that spare space.
 : "${HAK_BUILDDIR:=.}"
 lib="$HAK_BUILDDIR/.libs/libhakmem.so"
 prog="$HAK_BUILDDIR/tests/dlopen_prog"
