@@ -5,12 +5,16 @@
  * The hak_* allocation functions behave exactly like their C library
  * namesakes (errno = ENOMEM on failure, NULL for overflowing requests); they
  * are the same code the malloc/free symbols exported by libhakmem.so run.
+ * A library built with --with-malloc-prefix=PREFIX exports no malloc/free
+ * and names these PREFIXmalloc, ...: hakmem_names.h maps the names.
  */
 #ifndef HAKMEM_H
 #define HAKMEM_H
 
 #include <stddef.h>
 #include <stdio.h>
+
+#include "hakmem_names.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,6 +13,10 @@ if [ ! -f "$lib" ]; then
     echo "SKIP: $lib is not built"
     exit 77
 fi
+if grep -q '^#define HAKMEM_OVERRIDES_MALLOC 0' "$HAK_BUILDDIR/include/hakmem_names.h"; then
+    echo "SKIP: --with-malloc-prefix: preloading the library replaces nothing"
+    exit 77
+fi
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -1,0 +1,17 @@
+#!/bin/sh
+# A program linked -static with libhakmem.a (tests/static_prog.c) runs on
+# hakmem, and the link has no duplicate symbols with glibc's libc.a: make
+# check builds the program only when configure could link -static (the C
+# library's static archive is there) and libhakmem.a is built.
+: "${HAK_BUILDDIR:=.}"
+prog=$HAK_BUILDDIR/tests/static_prog
+if [ ! -x "$prog" ]; then
+    echo "SKIP: no static C library or --disable-static: tests/static_prog is not built"
+    exit 77
+fi
+if readelf -d "$prog" | grep -q NEEDED; then
+    echo "FAIL: $prog is dynamically linked"
+    exit 1
+fi
+plan=$(sed -n 's/^#define HAK_PLAN_STRING "\(.*\)"$/\1/p' "$HAK_BUILDDIR/src/hak_plan.h")
+"$prog" "$plan"
