@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -83,6 +84,15 @@ static void options_init(void)
 
 static void libc_init(void)
 {
+    if (!HAK_OVERRIDE) {
+        /* Built without the shim, free & co. are the program's own
+         * allocator (a sanitizer's, say): where a pointer not ours came
+         * from, which is not necessarily the C library's. */
+        _hak_libc.free = free;
+        _hak_libc.realloc = realloc;
+        _hak_libc.usable_size = malloc_usable_size;
+        return;
+    }
     if (dlvsym == NULL)
         return;
     _hak_libc.free = (void (*)(void *))dlvsym(RTLD_NEXT, "free", "GLIBC_2.2.5");

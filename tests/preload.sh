@@ -13,6 +13,10 @@ if [ ! -f "$lib" ]; then
     echo "SKIP: $lib is not built"
     exit 77
 fi
+if grep -q '^#define HAK_OVERRIDE 0' "$HAK_BUILDDIR/config.h"; then
+    echo "SKIP: built with --disable-override: the library has no malloc to preload"
+    exit 77
+fi
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

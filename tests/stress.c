@@ -1,4 +1,4 @@
-/* hakmem tests: multi-threaded stress (malloc here is hakmem).
+/* hakmem tests: multi-threaded stress (malloc here is hakmem: hak_alloc.h).
  *
  * Phase 1: NWORKERS threads allocate random sizes and free them again,
  * half of the frees done by another thread, so blocks travel through
@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "hakmem.h"
+#include "hak_alloc.h"
 
 #define NWORKERS 8
 #define SLOTS 512                       /* live blocks a worker holds at most */
