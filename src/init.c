@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -82,8 +83,20 @@ static void options_init(void)
     }
 }
 
+/* Defined by the shim (src/shim/override.c) when it is linked in. */
+extern const char _hak_shim_linked __attribute__((weak));
+
 static void libc_init(void)
 {
+    if (&_hak_shim_linked == NULL) {
+        /* Without the shim (--with-malloc-prefix, --disable-override),
+         * free & co. are the program's own allocator (the C library's, or
+         * a sanitizer's): where a pointer not ours came from. */
+        _hak_libc.free = free;
+        _hak_libc.realloc = realloc;
+        _hak_libc.usable_size = malloc_usable_size;
+        return;
+    }
     if (dlvsym == NULL)
         return;
     _hak_libc.free = (void (*)(void *))dlvsym(RTLD_NEXT, "free", "GLIBC_2.2.5");

@@ -7,8 +7,10 @@
  *     cache capacity at 0 and id HAK_ID_NONE, so their pops miss and their
  *     pushes go to remote queues: the hot path needs no state test.
  *   - A hak_thread is only ever addressed by its own thread and, under
- *     reg_lock, by the registry walkers (stats). After its destructor it
- *     is recycled, never unmapped.
+ *     reg_lock, by the registry walkers (stats). The walkers read its
+ *     counters and its tiers' counts with HAK_RELAXED_GET while it runs;
+ *     those fields it writes with HAK_RELAXED_SET/ADD. After its
+ *     destructor it is recycled, never unmapped.
  *   - A thread past its destructor allocates from the orphan heap, a
  *     hak_thread without caches shared under orphan_lock.
  * Lock order: reg_lock, orphan_lock (never both held by one path today).
@@ -54,15 +56,16 @@ static void tier_stats_add(struct hak_tier_stats *to, const struct hak_tier_stat
 static _Atomic uint64_t next_id = 2;
 static pthread_key_t exit_key;
 
+/* from may be a live thread's, counting as this runs. */
 static void ctr_add(struct hak_ss_counters *to, const struct hak_ss_counters *from)
 {
-    to->out += from->out;
-    to->in += from->in;
-    to->remote_pushes += from->remote_pushes;
-    to->drains += from->drains;
-    to->adoptions += from->adoptions;
-    to->slabs_acquired += from->slabs_acquired;
-    to->slabs_released += from->slabs_released;
+    to->out += HAK_RELAXED_GET(from->out);
+    to->in += HAK_RELAXED_GET(from->in);
+    to->remote_pushes += HAK_RELAXED_GET(from->remote_pushes);
+    to->drains += HAK_RELAXED_GET(from->drains);
+    to->adoptions += HAK_RELAXED_GET(from->adoptions);
+    to->slabs_acquired += HAK_RELAXED_GET(from->slabs_acquired);
+    to->slabs_released += HAK_RELAXED_GET(from->slabs_released);
 }
 
 static void thread_exit(void *arg)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "hak_alloc.h"
 
 #define MiB ((size_t)1 << 20)
 #define ALIVE 16

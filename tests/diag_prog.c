@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "hak_alloc.h"
 
 static void own_handler(int sig)
 {

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "hakmem.h"
+#include "hak_alloc.h"
 
 #define SLOTS 1000
 #define MIN_SIZE 8

@@ -17,6 +17,10 @@ if grep -q '^#define HAKMEM_OVERRIDES_MALLOC 0' "$HAK_BUILDDIR/include/hakmem_na
     echo "SKIP: --with-malloc-prefix: preloading the library replaces nothing"
     exit 77
 fi
+if grep -q '^#define HAK_OVERRIDE 0' "$HAK_BUILDDIR/config.h"; then
+    echo "SKIP: built with --disable-override: the library has no malloc to preload"
+    exit 77
+fi
 
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT

@@ -25,6 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hak_alloc.h"
+
 #define PRODUCERS 8
 #define SLOTS 24576
 #define MiB ((size_t)1 << 20)

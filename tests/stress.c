@@ -1,4 +1,4 @@
-/* hakmem tests: multi-threaded stress (malloc here is hakmem).
+/* hakmem tests: multi-threaded stress (malloc here is hakmem: hak_alloc.h).
  *
  * Phase 1: NWORKERS threads allocate random sizes and free them again,
  * half of the frees done by another thread, so blocks travel through
@@ -11,19 +11,24 @@
  * checked just before it is freed: a block handed out twice, a write by
  * the allocator into a live block, or a copy gone wrong shows up there.
  * At the end of each phase nothing is live, and the statistics must say so.
+ * While phase 1 runs the main thread keeps reading the statistics, which
+ * sum counters their owners are writing (under TSan: without a race).
  *
  * Usage: stress [scale]   scale (default 1) multiplies the work, e.g. 0.05
  * under valgrind. Exit status 0 = pass; on failure a message on stderr. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hakmem.h"
+#include "hak_alloc.h"
 
 #define NWORKERS 8
 #define SLOTS 512                       /* live blocks a worker holds at most */
@@ -247,6 +252,8 @@ struct worker {
 };
 
 static struct worker workers[NWORKERS];
+static atomic_uint workers_running;
+static FILE *devnull;                   /* unbuffered: allocates nothing */
 
 /* False if the inbox is full; the caller then frees the block itself. */
 static bool inbox_put(struct worker *to, const struct block *b)
@@ -294,7 +301,18 @@ static void *worker_main(void *arg)
         b->p = NULL;
     }
     inbox_drain(w);
+    atomic_fetch_sub(&workers_running, 1);
     return NULL;
+}
+
+static void watch_stats(void)
+{
+    struct hak_stats st;
+    while (atomic_load(&workers_running) > 0) {
+        stats_get(&st);
+        hak_stats_print(devnull);
+        nanosleep(&(struct timespec){.tv_nsec = 2 * 1000 * 1000}, NULL);
+    }
 }
 
 static void phase1(double scale, const struct hak_stats *base, struct hak_stats *st)
@@ -306,8 +324,10 @@ static void phase1(double scale, const struct hak_stats *base, struct hak_stats 
         w->rng = mix(0x5eed0000u + i);
         pthread_mutex_init(&w->inbox.lock, NULL);
     }
+    atomic_store(&workers_running, NWORKERS);
     for (unsigned i = 0; i < NWORKERS; i++)
         thread_start(&workers[i].tid, worker_main, &workers[i]);
+    watch_stats();
     for (unsigned i = 0; i < NWORKERS; i++)
         pthread_join(workers[i].tid, NULL);
     /* What the workers left: their slots (now in abandoned slabs) and
@@ -422,6 +442,9 @@ int main(int argc, char **argv)
     /* stdout's buffer would otherwise be a live block at the phase 2 check. */
     static char outbuf[BUFSIZ];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+    if ((devnull = fopen("/dev/null", "w")) == NULL)
+        fail("cannot open /dev/null");
+    setvbuf(devnull, NULL, _IONBF, 0);
     _Static_assert(NWORKERS >= MAX_ALIVE, "warm_up() runs the most threads alive at once");
     struct hak_stats base = warm_up(NWORKERS), st1, st2;
     check_malloc_is_hakmem(&base);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hakmem.h"
+#include "hak_alloc.h"
 
 #define GiB ((size_t)1 << 30)
 #define MiB ((size_t)1 << 20)

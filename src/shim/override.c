@@ -16,6 +16,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* Tells init.c that malloc & co. are these: pointers that are not
+ * hakmem's then belong to the allocator after us (RTLD_NEXT). */
+const char _hak_shim_linked __attribute__((visibility("hidden"))) = 1;
+
 /* Removed from glibc's headers in 2.26, still exported for old binaries. */
 void cfree(void *p);
 

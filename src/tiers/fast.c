@@ -26,7 +26,7 @@ static size_t fast_pop_batch(struct hak_thread *t, unsigned cls, void **out, siz
         n = c->n;
     memcpy(out, c->slot, n * sizeof(void *));
     memmove(c->slot, c->slot + n, (c->n - n) * sizeof(void *));
-    c->n -= (uint32_t)n;
+    HAK_RELAXED_SET(c->n, c->n - (uint32_t)n);
     return n;
 }
 
@@ -37,7 +37,7 @@ static size_t fast_push_batch(struct hak_thread *t, unsigned cls, void **in, siz
     if (n > room)
         n = room;
     memcpy(c->slot + c->n, in, n * sizeof(void *));
-    c->n += (uint32_t)n;
+    HAK_RELAXED_ADD(c->n, (uint32_t)n);
     return n;
 }
 
@@ -45,7 +45,7 @@ static size_t fast_push_batch(struct hak_thread *t, unsigned cls, void **in, siz
 static size_t fast_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_fast_class *c = &t->fast.c[cls];
-    c->misses++;
+    HAK_RELAXED_ADD(c->misses, 1);
     return c->cap == 0 ? 0 : (c->cap + 1) / 2;
 }
 
@@ -54,7 +54,7 @@ static size_t fast_spill(struct hak_thread *t, unsigned cls)
     struct hak_fast_class *c = &t->fast.c[cls];
     if (c->cap == 0)
         return 0;
-    c->spills++;
+    HAK_RELAXED_ADD(c->spills, 1);
     return (c->cap + 1) / 2;
 }
 
@@ -65,7 +65,7 @@ static void fast_flush(struct hak_thread *t, hak_sink_fn below)
         if (c->n == 0)
             continue;
         uint32_t n = c->n;
-        c->n = 0;
+        HAK_RELAXED_SET(c->n, 0);
         below(t, cls, c->slot, n);
     }
 }
@@ -74,14 +74,16 @@ static uint64_t fast_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += t->fast.c[cls].n;
+        n += HAK_RELAXED_GET(t->fast.c[cls].n);
     return n;
 }
 
 static void fast_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_fast_class *c = &t->fast.c[cls];
-    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
+    uint64_t misses = HAK_RELAXED_GET(c->misses);
+    *out = (struct hak_tier_stats){.hits = HAK_RELAXED_GET(c->hits), .misses = misses,
+                                   .refills = misses, .spills = HAK_RELAXED_GET(c->spills)};
 }
 
 static void fast_thread_init(struct hak_thread *t)

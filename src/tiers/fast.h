@@ -7,6 +7,8 @@
  *     corrupt this tier, and a freshly popped block is not cache-missed).
  *   - cap = 0 (HAKMEM_TINY_FAST_CAP=0, or a thread without state): every
  *     pop misses and every push is refused.
+ *   - n, misses, spills and hits are read by other threads (statistics):
+ *     written with HAK_RELAXED_SET/ADD only.
  *   - Pops take the newest block (LIFO, cache-warm); batches leaving the
  *     tier take the oldest.
  */

@@ -7,9 +7,11 @@
 HAK_INLINE void *_hak_fast_pop_inline(struct hak_thread *t, unsigned cls)
 {
     struct hak_fast_class *c = &t->fast.c[cls];
-    if (hak_likely(c->n != 0)) {
-        HAK_DEBUG(c->hits++);
-        return c->slot[--c->n];
+    uint32_t n = c->n;
+    if (hak_likely(n != 0)) {
+        HAK_DEBUG(HAK_RELAXED_ADD(c->hits, 1));
+        HAK_RELAXED_SET(c->n, n - 1);
+        return c->slot[n - 1];
     }
     return NULL;
 }
@@ -17,8 +19,10 @@ HAK_INLINE void *_hak_fast_pop_inline(struct hak_thread *t, unsigned cls)
 HAK_INLINE bool _hak_fast_push_inline(struct hak_thread *t, unsigned cls, void *b)
 {
     struct hak_fast_class *c = &t->fast.c[cls];
-    if (hak_likely(c->n < c->cap)) {
-        c->slot[c->n++] = b;
+    uint32_t n = c->n;
+    if (hak_likely(n < c->cap)) {
+        c->slot[n] = b;
+        HAK_RELAXED_SET(c->n, n + 1);
         return true;
     }
     return false;

@@ -29,12 +29,12 @@ static struct depot depot[HAK_NCLASSES] = {
 static struct hak_magazine *depot_take_full(unsigned cls)
 {
     struct depot *d = &depot[cls];
-    if (d->full == NULL)                /* racy peek; the lock decides */
+    if (HAK_RELAXED_GET(d->full) == NULL) /* a peek; the lock decides */
         return NULL;
     pthread_mutex_lock(&d->lock);
     struct hak_magazine *m = d->full;
     if (m != NULL) {
-        d->full = m->next;
+        HAK_RELAXED_SET(d->full, m->next);
         d->nfull--;
         d->rounds -= m->n;
     }
@@ -49,7 +49,7 @@ static bool depot_put_full(unsigned cls, struct hak_magazine *m)
     pthread_mutex_lock(&d->lock);
     if (d->nfull < _hak_opt.mag_depot) {
         m->next = d->full;
-        d->full = m;
+        HAK_RELAXED_SET(d->full, m);
         d->nfull++;
         d->rounds += m->n;
         ok = true;
@@ -63,7 +63,7 @@ static void depot_put_empty(unsigned cls, struct hak_magazine *m)
     struct depot *d = &depot[cls];
     pthread_mutex_lock(&d->lock);
     m->next = d->empty;
-    d->empty = m;
+    HAK_RELAXED_SET(d->empty, m);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -71,11 +71,11 @@ static struct hak_magazine *get_empty(struct hak_thread *t, unsigned cls)
 {
     struct depot *d = &depot[cls];
     struct hak_magazine *m = NULL;
-    if (d->empty != NULL) {
+    if (HAK_RELAXED_GET(d->empty) != NULL) { /* a peek; the lock decides */
         pthread_mutex_lock(&d->lock);
         m = d->empty;
         if (m != NULL)
-            d->empty = m->next;
+            HAK_RELAXED_SET(d->empty, m->next);
         pthread_mutex_unlock(&d->lock);
     }
     if (m == NULL) {
@@ -86,15 +86,15 @@ static struct hak_magazine *get_empty(struct hak_thread *t, unsigned cls)
         m->cap = cap;
     }
     m->next = NULL;
-    m->n = 0;
+    HAK_RELAXED_SET(m->n, 0);
     return m;
 }
 
 static void swap(struct hak_magazine_class *c)
 {
     struct hak_magazine *m = c->loaded;
-    c->loaded = c->prev;
-    c->prev = m;
+    HAK_RELAXED_SET(c->loaded, c->prev);
+    HAK_RELAXED_SET(c->prev, m);
 }
 
 /* Makes loaded non-empty: from prev, else a full magazine from the depot. */
@@ -112,8 +112,8 @@ static bool reload(struct hak_thread *t, unsigned cls)
         return false;
     if (c->prev != NULL)
         depot_put_empty(cls, c->prev);  /* prev is empty here */
-    c->prev = c->loaded;
-    c->loaded = full;
+    HAK_RELAXED_SET(c->prev, c->loaded);
+    HAK_RELAXED_SET(c->loaded, full);
     return true;
 }
 
@@ -131,14 +131,14 @@ static bool make_room(struct hak_thread *t, unsigned cls)
     if (c->prev != NULL && c->loaded != NULL) {
         if (!depot_put_full(cls, c->prev))
             return false;
-        c->prev = NULL;
+        HAK_RELAXED_SET(c->prev, NULL);
     }
     struct hak_magazine *m = get_empty(t, cls);
     if (m == NULL)
         return false;
     if (c->loaded != NULL)
-        c->prev = c->loaded;
-    c->loaded = m;
+        HAK_RELAXED_SET(c->prev, c->loaded);
+    HAK_RELAXED_SET(c->loaded, m);
     return true;
 }
 
@@ -167,7 +167,7 @@ static size_t mag_pop_batch(struct hak_thread *t, unsigned cls, void **out, size
             continue;
         }
         size_t take = m->n < n - k ? m->n : n - k;
-        m->n -= (uint32_t)take;
+        HAK_RELAXED_SET(m->n, m->n - (uint32_t)take);
         memcpy(out + k, m->round + m->n, take * sizeof(void *));
         k += take;
     }
@@ -186,7 +186,7 @@ static size_t mag_push_batch(struct hak_thread *t, unsigned cls, void **in, size
         }
         size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
         memcpy(m->round + m->n, in + k, put * sizeof(void *));
-        m->n += (uint32_t)put;
+        HAK_RELAXED_ADD(m->n, (uint32_t)put);
         k += put;
     }
     return k;
@@ -198,7 +198,7 @@ static size_t mag_refill(struct hak_thread *t, unsigned cls)
     struct hak_magazine_class *c = &t->magazine.c[cls];
     if (c->cap == 0)
         return 0;
-    c->misses++;
+    HAK_RELAXED_ADD(c->misses, 1);
     return c->cap;
 }
 
@@ -208,7 +208,7 @@ static size_t mag_spill(struct hak_thread *t, unsigned cls)
     struct hak_magazine_class *c = &t->magazine.c[cls];
     if (c->cap == 0)
         return 0;
-    c->spills++;
+    HAK_RELAXED_ADD(c->spills, 1);
     return c->cap;
 }
 
@@ -218,7 +218,7 @@ static void flush_magazine(struct hak_thread *t, unsigned cls, struct hak_magazi
     if (m == NULL)
         return;
     uint32_t n = m->n;
-    m->n = 0;
+    HAK_RELAXED_SET(m->n, 0);
     if (n > 0)
         below(t, cls, m->round, n);
     depot_put_empty(cls, m);
@@ -229,7 +229,8 @@ static void mag_flush(struct hak_thread *t, hak_sink_fn below)
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
         struct hak_magazine_class *c = &t->magazine.c[cls];
         struct hak_magazine *loaded = c->loaded, *prev = c->prev;
-        c->loaded = c->prev = NULL;
+        HAK_RELAXED_SET(c->loaded, NULL);
+        HAK_RELAXED_SET(c->prev, NULL);
         flush_magazine(t, cls, loaded, below);
         flush_magazine(t, cls, prev, below);
     }
@@ -248,8 +249,12 @@ static uint64_t mag_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        /* Magazines are never freed, so one that moved on since is still
+         * safe to read (the count is then approximate, as any count of a
+         * running thread is). */
         const struct hak_magazine_class *c = &t->magazine.c[cls];
-        n += (c->loaded ? c->loaded->n : 0) + (c->prev ? c->prev->n : 0);
+        struct hak_magazine *loaded = HAK_RELAXED_GET(c->loaded), *prev = HAK_RELAXED_GET(c->prev);
+        n += (loaded ? HAK_RELAXED_GET(loaded->n) : 0) + (prev ? HAK_RELAXED_GET(prev->n) : 0);
     }
     return n;
 }
@@ -268,7 +273,9 @@ static uint64_t mag_shared_cached(void)
 static void mag_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_magazine_class *c = &t->magazine.c[cls];
-    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
+    uint64_t misses = HAK_RELAXED_GET(c->misses);
+    *out = (struct hak_tier_stats){.hits = HAK_RELAXED_GET(c->hits), .misses = misses,
+                                   .refills = misses, .spills = HAK_RELAXED_GET(c->spills)};
 }
 
 static void mag_thread_init(struct hak_thread *t)

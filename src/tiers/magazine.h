@@ -18,6 +18,9 @@
  *     when they are finally spilled, flushed or trimmed down.
  *   - cap = 0 (HAKMEM_MAG_CAP=0 or a thread without state): every pop
  *     misses and every push is refused.
+ *   - Other threads read a thread's loaded and prev, their n, and the
+ *     counters (statistics), and peek at the depot's lists without the
+ *     lock: those fields are written with HAK_RELAXED_SET/ADD only.
  */
 #ifndef HAK_TIERS_MAGAZINE_H
 #define HAK_TIERS_MAGAZINE_H

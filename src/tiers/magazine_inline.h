@@ -9,8 +9,10 @@ HAK_INLINE void *_hak_magazine_pop_inline(struct hak_thread *t, unsigned cls)
 {
     struct hak_magazine *m = t->magazine.c[cls].loaded;
     if (hak_likely(m != NULL && m->n != 0)) {
-        HAK_DEBUG(t->magazine.c[cls].hits++);
-        return m->round[--m->n];
+        uint32_t n = m->n - 1;
+        HAK_DEBUG(HAK_RELAXED_ADD(t->magazine.c[cls].hits, 1));
+        HAK_RELAXED_SET(m->n, n);
+        return m->round[n];
     }
     return NULL;
 }
@@ -19,7 +21,9 @@ HAK_INLINE bool _hak_magazine_push_inline(struct hak_thread *t, unsigned cls, vo
 {
     struct hak_magazine *m = t->magazine.c[cls].loaded;
     if (hak_likely(m != NULL && m->n < m->cap)) {
-        m->round[m->n++] = b;
+        uint32_t n = m->n;
+        m->round[n] = b;
+        HAK_RELAXED_SET(m->n, n + 1);
         return true;
     }
     return false;

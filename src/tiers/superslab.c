@@ -41,6 +41,8 @@ static bool dirty_room(void)
 }
 static _Atomic size_t ss_mapped;
 
+/* The heads and the count are peeked at without the lock, so they are
+ * written with HAK_RELAXED_SET. */
 static pthread_mutex_t abandon_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_slab *abandoned[HAK_NCLASSES];
 static size_t abandoned_count;
@@ -76,6 +78,11 @@ static void pool_unlink(struct hak_superslab *ss)
 static struct hak_superslab *ss_create(void)
 {
     struct hak_superslab *ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
+    /* Out of address space or commit charge: empty SuperSlabs waiting for
+     * the decay and the large backend's cache of freed spans may hold what
+     * the program gave back. */
+    if (ss == NULL && _hak_decay_purge_all() > 0)
+        ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
     if (ss == NULL)
         return NULL;
     if (!_hak_map_set(ss, HAK_SS_SIZE, HAK_CHUNK_SS)) {
@@ -328,20 +335,20 @@ static void slab_abandon(struct hak_slab *s)
     atomic_store_explicit(&s->xowner, 0, memory_order_release);
     pthread_mutex_lock(&abandon_lock);
     s->abandoned_next = abandoned[s->cls];
-    abandoned[s->cls] = s;
-    abandoned_count++;
+    HAK_RELAXED_SET(abandoned[s->cls], s);
+    HAK_RELAXED_ADD(abandoned_count, 1);
     pthread_mutex_unlock(&abandon_lock);
 }
 
 static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
 {
-    if (abandoned[cls] == NULL)                 /* racy peek; the lock decides */
+    if (HAK_RELAXED_GET(abandoned[cls]) == NULL) /* a peek; the lock decides */
         return NULL;
     pthread_mutex_lock(&abandon_lock);
     struct hak_slab *s = abandoned[cls];
     if (s != NULL) {
-        abandoned[cls] = s->abandoned_next;
-        abandoned_count--;
+        HAK_RELAXED_SET(abandoned[cls], s->abandoned_next);
+        HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
     }
     pthread_mutex_unlock(&abandon_lock);
     if (s == NULL)
@@ -352,7 +359,7 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
     s->abandoned_next = NULL;
     HAK_TRACE(t, HAK_EV_ADOPT, s->cls, s);
     slab_drain(s);
-    t->ctr.adoptions++;
+    HAK_RELAXED_ADD(t->ctr.adoptions, 1);
     return s;
 }
 
@@ -366,8 +373,8 @@ static size_t sweep_abandoned_locked(void)
             struct hak_slab *s = *link;
             slab_drain(s);
             if (s->used == 0) {
-                *link = s->abandoned_next;
-                abandoned_count--;
+                HAK_RELAXED_SET(*link, s->abandoned_next);
+                HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
                 s->abandoned_next = NULL;
                 released += pool_release(s);
             } else {
@@ -380,7 +387,7 @@ static size_t sweep_abandoned_locked(void)
 
 static void sweep_abandoned(void)
 {
-    if (abandoned_count == 0)                   /* racy peek */
+    if (HAK_RELAXED_GET(abandoned_count) == 0) /* a peek; the lock decides */
         return;
     pthread_mutex_lock(&abandon_lock);
     sweep_abandoned_locked();
@@ -445,7 +452,7 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
                 HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
                 s->free = *(void **)b;
                 s->used++;
-                t->ctr.out++;
+                HAK_RELAXED_ADD(t->ctr.out, 1);
                 return b;
             }
             slab_unlink(t, s);
@@ -457,7 +464,7 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
             if (s == NULL)
                 return NULL;
             slab_format(s, cls, t->id);
-            t->ctr.slabs_acquired++;
+            HAK_RELAXED_ADD(t->ctr.slabs_acquired, 1);
         }
         slab_make_cur(t, s);
     }
@@ -469,7 +476,7 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
         *(void **)b = s->free;
         s->free = b;
         s->used--;
-        t->ctr.in++;
+        HAK_RELAXED_ADD(t->ctr.in, 1);
         if (s->list == HAK_SLAB_FULL) {
             slab_unlink(t, s);
             list_push(t, s, HAK_SLAB_PARTIAL);
@@ -477,7 +484,7 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
         if (s->used == 0 && s->list != HAK_SLAB_CUR) {
             slab_unlink(t, s);
             pool_release(s);
-            t->ctr.slabs_released++;
+            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
         }
         return;
     }
@@ -488,8 +495,8 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
                                                     memory_order_relaxed));
     HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, b);
     if (hak_likely(t->state == HAK_THREAD_ACTIVE)) {
-        t->ctr.in++;
-        t->ctr.remote_pushes++;
+        HAK_RELAXED_ADD(t->ctr.in, 1);
+        HAK_RELAXED_ADD(t->ctr.remote_pushes, 1);
     } else {
         atomic_fetch_add_explicit(&stateless_in, 1, memory_order_relaxed);
     }
@@ -521,7 +528,7 @@ static size_t slab_settle(struct hak_thread *t, struct hak_slab *s)
     if (s->used != 0)
         return SIZE_MAX;
     slab_unlink(t, s);
-    t->ctr.slabs_released++;
+    HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
     return pool_release(s);
 }
 

@@ -69,7 +69,7 @@ HAK_INLINE void *_hak_ss_pop_fast(struct hak_thread *t, unsigned cls)
             HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
             s->free = *(void **)b;
             s->used++;
-            t->ctr.out++;
+            HAK_RELAXED_ADD(t->ctr.out, 1);
             return b;
         }
     }
@@ -92,7 +92,7 @@ HAK_INLINE void _hak_ss_push(struct hak_thread *t, void *b)
         *(void **)b = s->free;
         s->free = b;
         s->used--;
-        t->ctr.in++;
+        HAK_RELAXED_ADD(t->ctr.in, 1);
         return;
     }
     _hak_ss_push_slow(t, s, b);

@@ -27,7 +27,7 @@ static size_t tls_pop_batch(struct hak_thread *t, unsigned cls, void **out, size
         b = *(void **)b;
     }
     c->head = b;
-    c->n -= (uint32_t)k;
+    HAK_RELAXED_SET(c->n, c->n - (uint32_t)k);
     return k;
 }
 
@@ -41,7 +41,7 @@ static size_t tls_push_batch(struct hak_thread *t, unsigned cls, void **in, size
         *(void **)in[k] = c->head;
         c->head = in[k];
     }
-    c->n += (uint32_t)n;
+    HAK_RELAXED_ADD(c->n, (uint32_t)n);
     return n;
 }
 
@@ -50,7 +50,7 @@ static size_t tls_refill(struct hak_thread *t, unsigned cls)
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
     if (c->cap == 0)
         return 0;
-    c->misses++;
+    HAK_RELAXED_ADD(c->misses, 1);
     size_t want = c->batch;
     uint32_t grown = c->batch * 2;
     c->batch = grown > c->cap ? (c->cap > HAK_TLS_BATCH_MIN ? c->cap : HAK_TLS_BATCH_MIN) : grown;
@@ -62,7 +62,7 @@ static size_t tls_spill(struct hak_thread *t, unsigned cls)
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
     if (c->cap == 0)
         return 0;
-    c->spills++;
+    HAK_RELAXED_ADD(c->spills, 1);
     size_t give = c->batch;
     c->batch = c->batch / 2 < HAK_TLS_BATCH_MIN ? HAK_TLS_BATCH_MIN : c->batch / 2;
     return give;
@@ -82,14 +82,16 @@ static uint64_t tls_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += t->tls_list.c[cls].n;
+        n += HAK_RELAXED_GET(t->tls_list.c[cls].n);
     return n;
 }
 
 static void tls_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
+    uint64_t misses = HAK_RELAXED_GET(c->misses);
+    *out = (struct hak_tier_stats){.hits = HAK_RELAXED_GET(c->hits), .misses = misses,
+                                   .refills = misses, .spills = HAK_RELAXED_GET(c->spills)};
 }
 
 static void tls_thread_init(struct hak_thread *t)

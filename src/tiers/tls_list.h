@@ -3,6 +3,8 @@
  *
  * Invariants:
  *   - head links n free blocks through their first word; n <= cap.
+ *   - n, misses, spills and hits are read by other threads (statistics):
+ *     written with HAK_RELAXED_SET/ADD only.
  *   - HAK_TLS_BATCH_MIN <= batch <= max(cap, HAK_TLS_BATCH_MIN): batch
  *     doubles on every miss (the thread allocates faster than it frees:
  *     fetch more per trip below) and halves on every spill (it frees more

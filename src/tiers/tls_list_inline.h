@@ -11,8 +11,8 @@ HAK_INLINE void *_hak_tls_list_pop_inline(struct hak_thread *t, unsigned cls)
     if (hak_likely(b != NULL)) {
         HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
         c->head = *(void **)b;
-        c->n--;
-        HAK_DEBUG(c->hits++);
+        HAK_RELAXED_SET(c->n, c->n - 1);
+        HAK_DEBUG(HAK_RELAXED_ADD(c->hits, 1));
     }
     return b;
 }
@@ -23,7 +23,7 @@ HAK_INLINE bool _hak_tls_list_push_inline(struct hak_thread *t, unsigned cls, vo
     if (hak_likely(c->n < c->cap)) {
         *(void **)b = c->head;
         c->head = b;
-        c->n++;
+        HAK_RELAXED_SET(c->n, c->n + 1);
         return true;
     }
     return false;

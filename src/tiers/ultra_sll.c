@@ -27,7 +27,7 @@ static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, si
         HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)c->head));
         c->head = *(void **)c->head;
     }
-    c->n -= (uint32_t)k;
+    HAK_RELAXED_SET(c->n, c->n - (uint32_t)k);
     return k;
 }
 
@@ -35,17 +35,18 @@ static size_t ultra_push_batch(struct hak_thread *t, unsigned cls, void **in, si
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
     size_t k = 0;
-    for (; k < n && c->n < c->cap; k++, c->n++) {
+    for (; k < n && c->n + k < c->cap; k++) {
         *(void **)in[k] = c->head;
         c->head = in[k];
     }
+    HAK_RELAXED_ADD(c->n, (uint32_t)k);
     return k;
 }
 
 static size_t ultra_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    c->misses++;
+    HAK_RELAXED_ADD(c->misses, 1);
     return c->cap == 0 ? 0 : (c->cap + 1) / 2;
 }
 
@@ -54,7 +55,7 @@ static size_t ultra_spill(struct hak_thread *t, unsigned cls)
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
     if (c->cap == 0)
         return 0;
-    c->spills++;
+    HAK_RELAXED_ADD(c->spills, 1);
     return (c->cap + 1) / 2;
 }
 
@@ -72,14 +73,16 @@ static uint64_t ultra_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += t->ultra_sll.c[cls].n;
+        n += HAK_RELAXED_GET(t->ultra_sll.c[cls].n);
     return n;
 }
 
 static void ultra_stats(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out)
 {
     const struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    *out = (struct hak_tier_stats){.hits = c->hits, .misses = c->misses, .refills = c->misses, .spills = c->spills};
+    uint64_t misses = HAK_RELAXED_GET(c->misses);
+    *out = (struct hak_tier_stats){.hits = HAK_RELAXED_GET(c->hits), .misses = misses,
+                                   .refills = misses, .spills = HAK_RELAXED_GET(c->spills)};
 }
 
 static void ultra_thread_init(struct hak_thread *t)

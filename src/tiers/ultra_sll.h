@@ -3,6 +3,8 @@
  *
  * Invariants:
  *   - head links n free blocks through their first word; n <= cap.
+ *   - n, misses, spills and hits are read by other threads (statistics):
+ *     written with HAK_RELAXED_SET/ADD only.
  *   - cap = 0 (HAKMEM_TINY_ULTRA=0 or HAKMEM_TINY_ULTRA_CAP=0, or a thread
  *     without state): every pop misses and every push is refused.
  *   - Refill and spill move a fixed half of cap: no adaptation, no extra

@@ -18,6 +18,7 @@
 
 #include "hakmem.h"
 #include "internal.h"
+#include "hak_alloc.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "hak_alloc.h"
 
 /* ck_assert_msg records a checkpoint (a write to check's log) on every
  * call; the loops below test some 10^5 conditions, so they call check only
