@@ -86,12 +86,21 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     }
     size_t need = page_round(offset + size);
     size_t base_align = alignment > HAK_SS_SIZE ? alignment : HAK_SS_SIZE;
+    int saved_errno = errno;
+    /* The backend is chosen at initialisation, which a large block may be
+     * the first to need. */
+    _hak_init();
     struct hak_large *h = cache_take(need, base_align);
     if (h != NULL) {
         if (zero)
             memset((char *)h + offset, 0, h->map_size - offset);
     } else {
         h = HAK_BACKEND->reserve(need, base_align);
+        if (h == NULL && _hak_large_trim() > 0) {
+            /* A bounded backend (the arena) may be full of cached spans. */
+            errno = saved_errno;
+            h = HAK_BACKEND->reserve(need, base_align);
+        }
         if (h == NULL)
             return NULL;
         if (!_hak_map_set(h, need, HAK_CHUNK_LARGE)) {
