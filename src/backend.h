@@ -8,8 +8,8 @@
  * given back or decayed), so an indirect call costs nothing next to the
  * system call behind it; no hot path reaches this header.
  *
- * Regions are whole chunks' worth of address space: every region starts on
- * a chunk (HAK_SS_SIZE, 2 MiB) boundary, so the chunk map can describe it.
+ * Every region starts on a chunk (HAK_SS_SIZE, 2 MiB) boundary, so the
+ * chunk map can describe it; its size is any multiple of the page size.
  *
  * Contract of every backend:
  *   init():  makes the backend usable (reads its knobs from _hak_opt);
@@ -35,9 +35,13 @@
  * All are thread-safe, never call malloc, and take no hakmem lock but the
  * backend's own, which is a leaf: nothing is called while it is held.
  *
- * Counting identity, for regions of whole chunks with no call in flight:
- *   reserved_bytes = sum of the sizes of live regions (as rounded by the
- *   backend: the arena rounds up to chunks), and regions counts them.
+ * Counting identities, with no call in flight:
+ *   regions        = live regions (reserved, not released)
+ *   reserved_bytes = sum of their sizes as the backend rounds them (the
+ *                    arena: up to whole chunks; the others: exactly)
+ * decommitted_bytes and recommitted_bytes are running totals of what
+ * decommit gave back and commit took back, each by the backend's own
+ * rounding (the same for both calls on one range).
  */
 #ifndef HAK_BACKEND_H
 #define HAK_BACKEND_H

@@ -86,7 +86,6 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     }
     size_t need = page_round(offset + size);
     size_t base_align = alignment > HAK_SS_SIZE ? alignment : HAK_SS_SIZE;
-    int saved_errno = errno;
     /* The backend is chosen at initialisation, which a large block may be
      * the first to need. */
     _hak_init();
@@ -96,11 +95,10 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
             memset((char *)h + offset, 0, h->map_size - offset);
     } else {
         h = HAK_BACKEND->reserve(need, base_align);
-        if (h == NULL && _hak_large_trim() > 0) {
-            /* A bounded backend (the arena) may be full of cached spans. */
-            errno = saved_errno;
+        /* Out of address space (RLIMIT_AS) or commit charge, the cached
+         * spans may be what stands in the way: give them back, try again. */
+        if (h == NULL && _hak_large_trim() > 0)
             h = HAK_BACKEND->reserve(need, base_align);
-        }
         if (h == NULL)
             return NULL;
         if (!_hak_map_set(h, need, HAK_CHUNK_LARGE)) {

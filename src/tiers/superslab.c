@@ -64,13 +64,11 @@ static void pool_unlink(struct hak_superslab *ss)
 
 static struct hak_superslab *ss_create(void)
 {
-    int saved_errno = errno;
     struct hak_superslab *ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
-    if (ss == NULL && _hak_large_trim() > 0) {
-        /* A bounded backend (the arena) may be full of cached large spans. */
-        errno = saved_errno;
+    /* Out of address space or commit charge: the large backend's cache of
+     * freed spans may hold what the program gave back. */
+    if (ss == NULL && _hak_large_trim() > 0)
         ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
-    }
     if (ss == NULL)
         return NULL;
     if (!_hak_map_set(ss, HAK_SS_SIZE, HAK_CHUNK_SS)) {
