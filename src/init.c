@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "tier.h"
 
 _Atomic int _hak_init_state;
@@ -54,8 +55,57 @@ static void option_read(const struct option_desc *o)
     _hak_write_str("\n");
 }
 
+/* Whether s is one of the backends configure knows, compiled in or not. */
+static bool backend_known(const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *t = HAK_BACKEND_NAMES; n > 0; t += 2) {
+        if (strncmp(t, s, n) == 0 && (t[n] == ',' || t[n] == '\0'))
+            return true;
+        if ((t = strchr(t, ',')) == NULL)
+            break;
+    }
+    return false;
+}
+
+/* HAKMEM_BACKEND, before anything is reserved: a region goes back to the
+ * backend that reserved it. HAKMEM_ARENA_SIZE is read only for the arena. */
+static void backend_init(void)
+{
+    _hak_opt.arena_size = HAK_DEFAULT_ARENA_SIZE;
+    const char *s = secure_getenv("HAKMEM_BACKEND");
+    if (s == NULL)
+        return;
+    const struct hak_backend_ops *b = NULL;
+    for (size_t i = 0; _hak_backends[i] != NULL; i++)
+        if (strcmp(s, _hak_backends[i]->name) == 0)
+            b = _hak_backends[i];
+    if (b == NULL) {
+        if (backend_known(s)) {
+            _hak_write_str("hakmem: HAKMEM_BACKEND=");
+            _hak_write_str(s);
+            _hak_write_str(" is not compiled in (this build has " HAK_BACKENDS_STRING
+                           "); using the default os\n");
+        } else {
+            _hak_write_str("hakmem: ignoring malformed HAKMEM_BACKEND (" HAK_BACKEND_NAMES
+                           "); using the default os\n");
+        }
+        return;
+    }
+    uint64_t v;
+    if (strcmp(b->name, "arena") == 0 && (s = secure_getenv("HAKMEM_ARENA_SIZE")) != NULL) {
+        if (_hak_parse_size(s, true, &v) && v >= HAK_SS_SIZE && v <= HAK_ARENA_SIZE_MAX)
+            _hak_opt.arena_size = v;
+        else
+            _hak_write_str("hakmem: ignoring malformed HAKMEM_ARENA_SIZE (2M to 1024G, suffix k, "
+                           "m or g); using the default 4G\n");
+    }
+    _hak_backend_use(b);
+}
+
 static void options_init(void)
 {
+    backend_init();
     const struct option_desc opts[] = {
         {"HAKMEM_TINY_FAST_CAP", &_hak_opt.fast_cap, HAK_DEFAULT_FAST_CAP, HAK_FAST_CAP_MAX},
         {"HAKMEM_TINY_ULTRA", &_hak_opt.ultra, 1, 1},
@@ -114,10 +164,14 @@ static void fork_prepare(void)
     _hak_ss_fork_prepare();
     _hak_large_fork_prepare();
     _hak_meta_fork_prepare();
+    if (HAK_BACKEND->fork != NULL)
+        HAK_BACKEND->fork(HAK_FORK_PREPARE);
 }
 
 static void fork_parent(void)
 {
+    if (HAK_BACKEND->fork != NULL)
+        HAK_BACKEND->fork(HAK_FORK_PARENT);
     _hak_meta_fork_parent();
     _hak_large_fork_parent();
     _hak_ss_fork_parent();
@@ -127,6 +181,8 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    if (HAK_BACKEND->fork != NULL)
+        HAK_BACKEND->fork(HAK_FORK_CHILD);
     _hak_meta_fork_child();
     _hak_large_fork_child();
     _hak_ss_fork_child();

@@ -141,6 +141,11 @@ void _hak_thread_fork_parent(void);
 void _hak_thread_fork_child(void);
 
 /* ---- run-time knobs (read in init.c, used by the tiers) ---- */
+/* The arena backend's size: address space only until touched, so the
+ * default is generous; the ceiling keeps its bitmap (a bit per 2 MiB) and
+ * first-fit scans small. */
+#define HAK_DEFAULT_ARENA_SIZE ((uint64_t)4 << 30)
+#define HAK_ARENA_SIZE_MAX ((uint64_t)1 << 40)
 #define HAK_FAST_CAP_MAX 128            /* slots per class in the fast tier */
 #define HAK_DEFAULT_FAST_CAP 64
 #define HAK_DEFAULT_ULTRA_CAP 64
@@ -159,6 +164,7 @@ void _hak_thread_fork_child(void);
 void _hak_init(void);
 extern _Atomic int _hak_init_state;             /* 0 none, 1 running, 2 done */
 struct hak_options {
+    uint64_t arena_size;                /* HAKMEM_ARENA_SIZE, bytes */
     uint32_t fast_cap, ultra, ultra_cap, tls_list, tls_list_cap, mag_cap, mag_depot;
     uint32_t trace, crash_handler, stats, decay_ms;
 };

@@ -33,14 +33,13 @@ static _Atomic(uintptr_t) *map_leaf(uintptr_t chunk, bool create)
     _Atomic(uintptr_t) *leaf = atomic_load_explicit(slot, memory_order_acquire);
     if (leaf != NULL || !create)
         return leaf;
-    _Atomic(uintptr_t) *fresh =
-        HAK_BACKEND->reserve(LEAF_ENTRIES * sizeof(uintptr_t), HAK_PAGE_SIZE);
+    _Atomic(uintptr_t) *fresh = _hak_os_map(LEAF_ENTRIES * sizeof(uintptr_t), HAK_PAGE_SIZE, 0);
     if (fresh == NULL)
         return NULL;
     if (atomic_compare_exchange_strong_explicit(slot, &leaf, fresh, memory_order_acq_rel,
                                                 memory_order_acquire))
         return fresh;
-    HAK_BACKEND->release(fresh, LEAF_ENTRIES * sizeof(uintptr_t));
+    _hak_os_unmap(fresh, LEAF_ENTRIES * sizeof(uintptr_t));
     return leaf;
 }
 

@@ -1,8 +1,9 @@
 /* hakmem: metadata memory (thread states, map leaves' neighbours, ...).
  *
- * A bump allocator over 1 MiB mappings from the backend. Objects are never
- * freed here; modules that recycle objects keep their own free lists, so
- * an object another thread may still address is never unmapped.
+ * A bump allocator over 1 MiB mappings from the OS, never from the backend
+ * in use (backend.h says why). Objects are never freed here; modules that
+ * recycle objects keep their own free lists, so an object another thread
+ * may still address is never unmapped.
  */
 #include "internal.h"
 
@@ -19,11 +20,10 @@ void *_hak_meta_alloc(size_t size)
 {
     size = (size + 63) & ~(size_t)63;
     if (size > META_CHUNK / 4)
-        return HAK_BACKEND->reserve((size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1),
-                                    HAK_PAGE_SIZE);
+        return _hak_os_map((size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1), HAK_PAGE_SIZE, 0);
     pthread_mutex_lock(&meta_lock);
     if ((size_t)(meta_end - meta_cur) < size) {
-        char *chunk = HAK_BACKEND->reserve(META_CHUNK, HAK_PAGE_SIZE);
+        char *chunk = _hak_os_map(META_CHUNK, HAK_PAGE_SIZE, 0);
         if (chunk == NULL) {
             pthread_mutex_unlock(&meta_lock);
             return NULL;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "hakmem.h"
 #include "tier.h"
 
@@ -112,6 +113,18 @@ HAK_EXPORT void hak_stats_print(FILE *out)
     put_field(out, "slab adoptions", st->adoptions);
     put_field(out, "slabs acquired", all.ctr.slabs_acquired);
     put_field(out, "slabs released", all.ctr.slabs_released);
+    struct hak_backend_stats bs;
+    HAK_BACKEND->stats(&bs);
+    put(out, "  backend                 ");
+    put(out, HAK_BACKEND->name);
+    put(out, " (");
+    put(out, bs.mode);
+    put(out, ")\n");
+    put_field(out, "backend regions", bs.regions);
+    put_field(out, "backend reserved bytes", bs.reserved_bytes);
+    put_field(out, "backend limit bytes", bs.limit_bytes);
+    put_field(out, "decommitted bytes", bs.decommitted_bytes);
+    put_field(out, "recommitted bytes", bs.recommitted_bytes);
     for (unsigned level = 0; level < _hak_plan_depth; level++) {
         put(out, "  tier ");
         put(out, _hak_plan_ops[level]->name);
@@ -154,6 +167,19 @@ HAK_EXPORT void hak_stats_print_json(FILE *out)
     json_field(out, "adoptions", st->adoptions, true);
     json_field(out, "slabs_acquired", all.ctr.slabs_acquired, true);
     json_field(out, "slabs_released", all.ctr.slabs_released, true);
+    struct hak_backend_stats bs;
+    HAK_BACKEND->stats(&bs);
+    put(out, "\"backend\":{\"name\":\"");
+    put(out, HAK_BACKEND->name);
+    put(out, "\",\"mode\":\"");
+    put(out, bs.mode);
+    put(out, "\",");
+    json_field(out, "regions", bs.regions, true);
+    json_field(out, "reserved_bytes", bs.reserved_bytes, true);
+    json_field(out, "limit_bytes", bs.limit_bytes, true);
+    json_field(out, "decommitted_bytes", bs.decommitted_bytes, true);
+    json_field(out, "recommitted_bytes", bs.recommitted_bytes, false);
+    put(out, "},");
     put(out, "\"tiers\":[");
     for (unsigned level = 0; level < _hak_plan_depth; level++) {
         put(out, level ? ",{\"name\":\"" : "{\"name\":\"");

@@ -87,6 +87,9 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     }
     size_t need = page_round(offset + size);
     size_t base_align = alignment > HAK_SS_SIZE ? alignment : HAK_SS_SIZE;
+    /* The backend is chosen at initialisation, which a large block may be
+     * the first to need. */
+    _hak_init();
     struct hak_large *h = cache_take(need, base_align);
     if (h != NULL) {
         if (zero)

@@ -1,9 +1,11 @@
-/* hakmem: the os backend: anonymous private mappings from the kernel.
+/* hakmem: the os backend: anonymous private mappings from the kernel, one
+ * per region. The default, and the fallback of every other backend.
  *
- * Alignment beyond the page size is had by over-mapping size + align and
- * unmapping the slack on both sides, so the kernel keeps no unused pages.
- * Decommit uses MADV_DONTNEED so the resident size really falls (the
- * pages read back as zero).
+ * Alignment beyond what the kernel guarantees is had by over-mapping
+ * size + align and unmapping the slack on both sides, so the kernel keeps
+ * no unused pages. Decommit uses MADV_DONTNEED so the resident size really
+ * falls (the pages read back as zero, and refault on touch, so commit has
+ * nothing to do but count).
  */
 #include "config.h"
 
@@ -13,30 +15,31 @@
 
 #include "../backend.h"
 #include "../compiler.h"
+#include "../types.h"
 
-static void *os_map(size_t size)
-{
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
+static struct hak_backend_counters os_count;
 
-static void *os_reserve(size_t size, size_t align)
+void *_hak_os_map(size_t size, size_t align, int flags)
 {
+    size_t natural = (flags & MAP_HUGETLB) ? HAK_SS_SIZE : HAK_PAGE_SIZE;
+    flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+    if (align <= natural) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+        if (p != MAP_FAILED)
+            return p;
+        errno = ENOMEM;
+        return NULL;
+    }
     if (hak_unlikely(size + align < size)) {
         errno = ENOMEM;
         return NULL;
     }
-    if (align <= 4096) {
-        void *p = os_map(size);
-        if (p == NULL)
-            errno = ENOMEM;
-        return p;
-    }
-    char *raw = os_map(size + align);
-    if (raw == NULL) {
+    void *m = mmap(NULL, size + align, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (m == MAP_FAILED) {
         errno = ENOMEM;
         return NULL;
     }
+    char *raw = m;
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
     size_t head = start - (uintptr_t)raw;
     size_t tail = align - head;
@@ -47,19 +50,59 @@ static void *os_reserve(size_t size, size_t align)
     return (void *)start;
 }
 
+void _hak_os_unmap(void *p, size_t size)
+{
+    munmap(p, size);
+}
+
+static bool os_init(void)
+{
+    return true;
+}
+
+static void *os_reserve(size_t size, size_t align)
+{
+    void *p = _hak_os_map(size, align, 0);
+    if (p != NULL) {
+        _hak_count_add(&os_count.regions, 1);
+        _hak_count_add(&os_count.reserved, size);
+    }
+    return p;
+}
+
+static bool os_commit(void *p, size_t size)
+{
+    (void)p;
+    _hak_count_add(&os_count.recommitted, size);
+    return true;
+}
+
 static void os_decommit(void *p, size_t size)
 {
     madvise(p, size, MADV_DONTNEED);
+    _hak_count_add(&os_count.decommitted, size);
 }
 
 static void os_release(void *p, size_t size)
 {
     munmap(p, size);
+    _hak_count_sub(&os_count.regions, 1);
+    _hak_count_sub(&os_count.reserved, size);
+}
+
+static void os_stats(struct hak_backend_stats *out)
+{
+    _hak_counters_get(&os_count, out);
+    out->mode = "mmap";
+    out->limit_bytes = 0;
 }
 
 const struct hak_backend_ops _hak_backend_os = {
     .name = "os",
+    .init = os_init,
     .reserve = os_reserve,
+    .commit = os_commit,
     .decommit = os_decommit,
     .release = os_release,
+    .stats = os_stats,
 };
