@@ -271,6 +271,9 @@ static void *forker(void *arg)
 
 int main(int argc, char **argv)
 {
+    /* tools/test-all runs this plan-independent test in the default build. */
+    if (getenv("HAKMEM_QUICK_CHECK") != NULL)
+        return 77;
     unsigned forks = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : NFORKS;
     signal(SIGALRM, on_alarm);
     alarm(WATCHDOG);
