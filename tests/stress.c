@@ -14,8 +14,9 @@
  * While phase 1 runs the main thread keeps reading the statistics, which
  * sum counters their owners are writing (under TSan: without a race).
  *
- * Usage: stress [scale]   scale (default 1) multiplies the work, e.g. 0.05
- * under valgrind. Exit status 0 = pass; on failure a message on stderr. */
+ * Usage: stress [scale]   scale (default: $HAK_STRESS_SCALE, else 1)
+ * multiplies the work, e.g. 0.05 under valgrind. Exit status 0 = pass; on
+ * failure a message on stderr. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -433,9 +434,10 @@ static void phase2(double scale, const struct hak_stats *base, struct hak_stats 
 int main(int argc, char **argv)
 {
     double scale = 1.0;
-    if (argc > 1) {
+    const char *arg = argc > 1 ? argv[1] : getenv("HAK_STRESS_SCALE");
+    if (arg != NULL) {
         char *end;
-        scale = strtod(argv[1], &end);
+        scale = strtod(arg, &end);
         if (*end != '\0' || !(scale > 0))
             fail("usage: %s [scale > 0]", argv[0]);
     }
