@@ -15,52 +15,32 @@ static bool tls_push(struct hak_thread *t, unsigned cls, void *b)
     return _hak_tls_list_push_inline(t, cls, b);
 }
 
-/* Detaches the first n blocks as one chain. */
 static size_t tls_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
-    struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    size_t k = 0;
-    void *b = c->head;
-    for (; k < n && b != NULL; k++) {
-        out[k] = b;
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
-        b = *(void **)b;
-    }
-    c->head = b;
-    HAK_RELAXED_SET(c->n, c->n - (uint32_t)k);
-    return k;
+    return _hak_sll_pop_batch(&t->tls_list.c[cls].l, cls, out, n);
 }
 
 static size_t tls_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
 {
-    struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    size_t room = c->cap - c->n;
-    if (n > room)
-        n = room;
-    for (size_t k = 0; k < n; k++) {
-        *(void **)in[k] = c->head;
-        c->head = in[k];
-    }
-    HAK_RELAXED_ADD(c->n, (uint32_t)n);
-    return n;
+    return _hak_sll_push_batch(&t->tls_list.c[cls].l, in, n);
 }
 
 static size_t tls_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    if (c->cap == 0)
+    if (c->l.cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->misses, 1);
     size_t want = c->batch;
     uint32_t grown = c->batch * 2;
-    c->batch = grown > c->cap ? (c->cap > HAK_TLS_BATCH_MIN ? c->cap : HAK_TLS_BATCH_MIN) : grown;
+    c->batch = grown > c->l.cap ? (c->l.cap > HAK_TLS_BATCH_MIN ? c->l.cap : HAK_TLS_BATCH_MIN) : grown;
     return want;
 }
 
 static size_t tls_spill(struct hak_thread *t, unsigned cls)
 {
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    if (c->cap == 0)
+    if (c->l.cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
     size_t give = c->batch;
@@ -82,7 +62,7 @@ static uint64_t tls_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += HAK_RELAXED_GET(t->tls_list.c[cls].n);
+        n += HAK_RELAXED_GET(t->tls_list.c[cls].l.n);
     return n;
 }
 
@@ -99,7 +79,7 @@ static void tls_thread_init(struct hak_thread *t)
     uint32_t knob = _hak_opt.tls_list ? _hak_opt.tls_list_cap : 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
         struct hak_tls_list_class *c = &t->tls_list.c[cls];
-        c->cap = _hak_tier_cap(knob, hak_class_size(cls));
+        c->l.cap = _hak_tier_cap(knob, hak_class_size(cls));
         c->batch = HAK_TLS_BATCH_MIN;
     }
 }

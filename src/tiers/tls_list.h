@@ -2,8 +2,8 @@
  * class, refilled and spilled in batches whose size adapts.
  *
  * Invariants:
- *   - head links n free blocks through their first word; n <= cap.
- *   - n, misses, spills and hits are read by other threads (statistics):
+ *   - Blocks are held in a struct hak_sll (sll.h). Its n and the counters
+ *     misses, spills and hits are read by other threads (statistics):
  *     written with HAK_RELAXED_SET/ADD only.
  *   - HAK_TLS_BATCH_MIN <= batch <= max(cap, HAK_TLS_BATCH_MIN): batch
  *     doubles on every miss (the thread allocates faster than it frees:
@@ -17,11 +17,12 @@
 
 #include <stdint.h>
 
+#include "sll.h"
+
 #define HAK_TLS_BATCH_MIN 4
 
 struct hak_tls_list_class {
-    void *head;
-    uint32_t n, cap;
+    struct hak_sll l;
     uint32_t batch;
     uint64_t misses, spills;
     uint64_t hits;                      /* counted in debug builds only */

@@ -20,43 +20,28 @@ static bool ultra_push(struct hak_thread *t, unsigned cls, void *b)
 
 static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
-    struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    size_t k = 0;
-    while (k < n && c->head != NULL) {
-        out[k++] = c->head;
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)c->head));
-        c->head = *(void **)c->head;
-    }
-    HAK_RELAXED_SET(c->n, c->n - (uint32_t)k);
-    return k;
+    return _hak_sll_pop_batch(&t->ultra_sll.c[cls].l, cls, out, n);
 }
 
 static size_t ultra_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
 {
-    struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    size_t k = 0;
-    for (; k < n && c->n + k < c->cap; k++) {
-        *(void **)in[k] = c->head;
-        c->head = in[k];
-    }
-    HAK_RELAXED_ADD(c->n, (uint32_t)k);
-    return k;
+    return _hak_sll_push_batch(&t->ultra_sll.c[cls].l, in, n);
 }
 
 static size_t ultra_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
     HAK_RELAXED_ADD(c->misses, 1);
-    return c->cap == 0 ? 0 : (c->cap + 1) / 2;
+    return c->l.cap == 0 ? 0 : (c->l.cap + 1) / 2;
 }
 
 static size_t ultra_spill(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    if (c->cap == 0)
+    if (c->l.cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
-    return (c->cap + 1) / 2;
+    return (c->l.cap + 1) / 2;
 }
 
 static void ultra_flush(struct hak_thread *t, hak_sink_fn below)
@@ -73,7 +58,7 @@ static uint64_t ultra_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += HAK_RELAXED_GET(t->ultra_sll.c[cls].n);
+        n += HAK_RELAXED_GET(t->ultra_sll.c[cls].l.n);
     return n;
 }
 
@@ -89,7 +74,7 @@ static void ultra_thread_init(struct hak_thread *t)
 {
     uint32_t knob = _hak_opt.ultra ? _hak_opt.ultra_cap : 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        t->ultra_sll.c[cls].cap = _hak_tier_cap(knob, hak_class_size(cls));
+        t->ultra_sll.c[cls].l.cap = _hak_tier_cap(knob, hak_class_size(cls));
 }
 
 const struct hak_tier_ops _hak_ultra_sll_ops = {

@@ -2,8 +2,8 @@
  * and class, the fewest instructions per operation of any tier.
  *
  * Invariants:
- *   - head links n free blocks through their first word; n <= cap.
- *   - n, misses, spills and hits are read by other threads (statistics):
+ *   - Blocks are held in a struct hak_sll (sll.h). Its n and the counters
+ *     misses, spills and hits are read by other threads (statistics):
  *     written with HAK_RELAXED_SET/ADD only.
  *   - cap = 0 (HAKMEM_TINY_ULTRA=0 or HAKMEM_TINY_ULTRA_CAP=0, or a thread
  *     without state): every pop misses and every push is refused.
@@ -15,9 +15,10 @@
 
 #include <stdint.h>
 
+#include "sll.h"
+
 struct hak_ultra_sll_class {
-    void *head;
-    uint32_t n, cap;
+    struct hak_sll l;
     uint64_t misses, spills;
     uint64_t hits;                      /* counted in debug builds only */
 };

@@ -7,26 +7,14 @@
 HAK_INLINE void *_hak_ultra_sll_pop_inline(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    void *b = c->head;
-    if (hak_likely(b != NULL)) {
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
-        c->head = *(void **)b;
-        HAK_RELAXED_SET(c->n, c->n - 1);
-        HAK_DEBUG(HAK_RELAXED_ADD(c->hits, 1));
-    }
+    void *b = _hak_sll_pop(&c->l, cls);
+    HAK_DEBUG(if (b != NULL) HAK_RELAXED_ADD(c->hits, 1));
     return b;
 }
 
 HAK_INLINE bool _hak_ultra_sll_push_inline(struct hak_thread *t, unsigned cls, void *b)
 {
-    struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    if (hak_likely(c->n < c->cap)) {
-        *(void **)b = c->head;
-        c->head = b;
-        HAK_RELAXED_SET(c->n, c->n + 1);
-        return true;
-    }
-    return false;
+    return _hak_sll_push(&t->ultra_sll.c[cls].l, b);
 }
 
 #endif /* HAK_TIERS_ULTRA_SLL_INLINE_H */

@@ -1,0 +1,79 @@
+/* hakmem: the intrusive singly linked list of free blocks that the
+ * ultra-sll and tls-list tiers keep per thread and class. The two tiers
+ * hold blocks the same way; they differ in how many they move to and from
+ * the tier below (fixed halves, or a batch that adapts).
+ *
+ * Invariant: head links n free blocks of one class through their first
+ * word; n <= cap; cap = 0 makes every pop miss and every push refuse.
+ * n is written by the owning thread only; the statistics read it from
+ * other threads, hence the relaxed accesses.
+ */
+#ifndef HAK_TIERS_SLL_H
+#define HAK_TIERS_SLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../compiler.h"
+#include "../diag.h"
+
+struct hak_sll {
+    void *head;
+    uint32_t n, cap;
+};
+
+HAK_INLINE void *_hak_sll_pop(struct hak_sll *l, unsigned cls)
+{
+    void *b = l->head;
+    if (hak_likely(b != NULL)) {
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
+        l->head = *(void **)b;
+        HAK_RELAXED_SET(l->n, l->n - 1);
+    }
+    (void)cls;
+    return b;
+}
+
+HAK_INLINE bool _hak_sll_push(struct hak_sll *l, void *b)
+{
+    if (hak_likely(l->n < l->cap)) {
+        *(void **)b = l->head;
+        l->head = b;
+        HAK_RELAXED_SET(l->n, l->n + 1);
+        return true;
+    }
+    return false;
+}
+
+/* Detaches up to n blocks, newest first. */
+static inline size_t _hak_sll_pop_batch(struct hak_sll *l, unsigned cls, void **out, size_t n)
+{
+    size_t k = 0;
+    void *b = l->head;
+    for (; k < n && b != NULL; k++) {
+        out[k] = b;
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
+        b = *(void **)b;
+    }
+    (void)cls;
+    l->head = b;
+    HAK_RELAXED_SET(l->n, l->n - (uint32_t)k);
+    return k;
+}
+
+/* Takes as many of in[0..n) as there is room for; returns how many. */
+static inline size_t _hak_sll_push_batch(struct hak_sll *l, void **in, size_t n)
+{
+    size_t room = l->cap - l->n;
+    if (n > room)
+        n = room;
+    for (size_t k = 0; k < n; k++) {
+        *(void **)in[k] = l->head;
+        l->head = in[k];
+    }
+    HAK_RELAXED_ADD(l->n, (uint32_t)n);
+    return n;
+}
+
+#endif /* HAK_TIERS_SLL_H */
