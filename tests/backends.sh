@@ -115,7 +115,9 @@ for name in os hugepage arena; do
 done
 
 # ---- a real program on a bounded arena
-if has arena && command -v python3 >/dev/null && [ -f "$lib" ]; then
+# Preloading replaces malloc only if the library defines it.
+overrides=$(sed -n 's/^#define HAKMEM_OVERRIDES_MALLOC \([01]\)$/\1/p' "$b/include/hakmem_names.h" 2>/dev/null)
+if has arena && command -v python3 >/dev/null && [ -f "$lib" ] && [ "${overrides:-1}" = 1 ]; then
   cat >"$tmp/oom.py" <<'EOF'
 try:
     hog = bytearray(512 << 20)
