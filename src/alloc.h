@@ -15,6 +15,10 @@
 void *_hak_alloc_slow(size_t size);
 void _hak_free_slow(void *p);
 void *_hak_alloc_large(size_t size);
+/* The slow paths proper, without the valgrind diversion: a block of class
+ * cls from the plan; a SuperSlab block back to it. */
+void *_hak_alloc_class(unsigned cls);
+void _hak_free_block(void *p);
 
 HAK_INLINE void *_hak_malloc(size_t size)
 {
@@ -34,7 +38,8 @@ HAK_INLINE void _hak_free(void *p)
 {
     uintptr_t e = _hak_map_lookup(p);
     if (hak_likely((e & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)) {
-        HAK_DEBUG(_hak_debug_free("free", p));
+        /* Under valgrind memcheck reports misuse first (track.c). */
+        HAK_DEBUG(if (!HAK_TRACK_ON) _hak_debug_free("free", p));
         if (hak_likely(HAK_TOP_PUSH(_hak_tls, p)))
             return;
         _hak_free_slow(p);

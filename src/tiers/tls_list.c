@@ -8,11 +8,22 @@ _Static_assert(sizeof(((struct hak_tls_list_tls *)0)->c) / sizeof(struct hak_tls
                    HAK_NCLASSES,
                "one entry per class");
 
-static void *tls_pop(struct hak_thread *t, unsigned cls) { return _hak_tls_list_pop_inline(t, cls); }
+/* The inline operations access links plainly; these also run under
+ * valgrind, so the link word is opened around them (track.h). */
+static void *tls_pop(struct hak_thread *t, unsigned cls)
+{
+    _hak_link_open(t->tls_list.c[cls].head);
+    void *b = _hak_tls_list_pop_inline(t, cls);
+    _hak_link_close(b);
+    return b;
+}
 
 static bool tls_push(struct hak_thread *t, unsigned cls, void *b)
 {
-    return _hak_tls_list_push_inline(t, cls, b);
+    _hak_link_open(b);
+    bool ok = _hak_tls_list_push_inline(t, cls, b);
+    _hak_link_close(b);
+    return ok;
 }
 
 /* Detaches the first n blocks as one chain. */
@@ -23,8 +34,8 @@ static size_t tls_pop_batch(struct hak_thread *t, unsigned cls, void **out, size
     void *b = c->head;
     for (; k < n && b != NULL; k++) {
         out[k] = b;
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
-        b = *(void **)b;
+        b = _hak_link_get(b);
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, b));
     }
     c->head = b;
     c->n -= (uint32_t)k;
@@ -38,7 +49,7 @@ static size_t tls_push_batch(struct hak_thread *t, unsigned cls, void **in, size
     if (n > room)
         n = room;
     for (size_t k = 0; k < n; k++) {
-        *(void **)in[k] = c->head;
+        _hak_link_set(in[k], c->head);
         c->head = in[k];
     }
     c->n += (uint32_t)n;

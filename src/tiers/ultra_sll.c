@@ -8,14 +8,22 @@ _Static_assert(sizeof(((struct hak_ultra_sll_tls *)0)->c) / sizeof(struct hak_ul
                    HAK_NCLASSES,
                "one entry per class");
 
+/* The inline operations access links plainly; these also run under
+ * valgrind, so the link word is opened around them (track.h). */
 static void *ultra_pop(struct hak_thread *t, unsigned cls)
 {
-    return _hak_ultra_sll_pop_inline(t, cls);
+    _hak_link_open(t->ultra_sll.c[cls].head);
+    void *b = _hak_ultra_sll_pop_inline(t, cls);
+    _hak_link_close(b);
+    return b;
 }
 
 static bool ultra_push(struct hak_thread *t, unsigned cls, void *b)
 {
-    return _hak_ultra_sll_push_inline(t, cls, b);
+    _hak_link_open(b);
+    bool ok = _hak_ultra_sll_push_inline(t, cls, b);
+    _hak_link_close(b);
+    return ok;
 }
 
 static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
@@ -24,8 +32,8 @@ static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, si
     size_t k = 0;
     while (k < n && c->head != NULL) {
         out[k++] = c->head;
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)c->head));
-        c->head = *(void **)c->head;
+        c->head = _hak_link_get(c->head);
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, c->head));
     }
     c->n -= (uint32_t)k;
     return k;
@@ -36,7 +44,7 @@ static size_t ultra_push_batch(struct hak_thread *t, unsigned cls, void **in, si
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
     size_t k = 0;
     for (; k < n && c->n < c->cap; k++, c->n++) {
-        *(void **)in[k] = c->head;
+        _hak_link_set(in[k], c->head);
         c->head = in[k];
     }
     return k;
