@@ -12,8 +12,9 @@
  * the allocator into a live block, or a copy gone wrong shows up there.
  * At the end of each phase nothing is live, and the statistics must say so.
  *
- * Usage: stress [scale]   scale (default 1) multiplies the work, e.g. 0.05
- * under valgrind. Exit status 0 = pass; on failure a message on stderr. */
+ * Usage: stress [scale]   scale (default: HAK_TEST_SCALE, else 1) multiplies
+ * the work, e.g. 0.02 under valgrind (make check-valgrind sets it). Exit
+ * status 0 = pass; on failure a message on stderr. */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -410,11 +411,12 @@ static void phase2(double scale, const struct hak_stats *base, struct hak_stats 
 int main(int argc, char **argv)
 {
     double scale = 1.0;
-    if (argc > 1) {
+    const char *arg = argc > 1 ? argv[1] : getenv("HAK_TEST_SCALE");
+    if (arg != NULL) {
         char *end;
-        scale = strtod(argv[1], &end);
+        scale = strtod(arg, &end);
         if (*end != '\0' || !(scale > 0))
-            fail("usage: %s [scale > 0]", argv[0]);
+            fail("usage: %s [scale > 0] (or HAK_TEST_SCALE)", argv[0]);
     }
     /* stdout's buffer would otherwise be a live block at the phase 2 check. */
     static char outbuf[BUFSIZ];

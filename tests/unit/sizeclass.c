@@ -132,9 +132,13 @@ static Suite *suite(void)
     tcase_add_test(tc, test_class_sizes);
     tcase_add_test(tc, test_size_zero);
     suite_add_tcase(s, tc);
-    tc = tcase_create("malloc");
-    tcase_add_test(tc, test_malloc_every_class);
-    suite_add_tcase(s, tc);
+    /* Under valgrind malloc puts redzones around a block (track.c), so its
+     * class is not the one its size maps to. */
+    if (!HAK_TRACK_ON) {
+        tc = tcase_create("malloc");
+        tcase_add_test(tc, test_malloc_every_class);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
 
