@@ -23,6 +23,10 @@ HAK_INLINE bool _hak_block_ok(const struct hak_slab *s, const void *p)
 }
 void _hak_free_slow(void *p);
 void *_hak_alloc_large(size_t size);
+/* The slow paths proper, without the valgrind diversion: a block of class
+ * cls from the plan; a SuperSlab block back to it. */
+void *_hak_alloc_class(unsigned cls);
+void _hak_free_block(void *p);
 
 HAK_INLINE void *_hak_malloc(size_t size)
 {
@@ -41,12 +45,14 @@ HAK_INLINE void *_hak_malloc(size_t size)
 HAK_INLINE void _hak_free(void *p)
 {
     if (hak_likely(_hak_is_ss(p))) {
-        HAK_DEBUG(_hak_debug_free("free", p));
+        /* Under valgrind memcheck reports misuse first (track.c). */
+        HAK_DEBUG(if (!HAK_TRACK_ON) _hak_debug_free("free", p));
         const struct hak_slab *s = _hak_slab_of(p);
         unsigned cls = s->cls;
         /* Every build refuses what is not the start of a block of a slab in
-         * use: an interior pointer, or one into a free slab. */
-        if (hak_unlikely(!_hak_block_ok(s, p))) {
+         * use: an interior pointer, or one into a free slab. (Under valgrind
+         * blocks start after a redzone; track.c checks them.) */
+        if (hak_unlikely(!_hak_block_ok(s, p)) && !HAK_TRACK_ON) {
             _hak_bad_pointer("free", p);
             return;
         }

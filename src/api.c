@@ -12,12 +12,31 @@
 
 #include "hakmem.h"
 #include "tier.h"
+#include "track.h"
+
+/* Under valgrind every call reaches a slow path (track.h), which hands it
+ * to track.c. hakmem is initialised first, so the answer is the one every
+ * block handed out has had. Without valgrind support, a constant false
+ * even at -O0: track.c is not built then. */
+HAK_INLINE bool tracking_after_init(void)
+{
+    if (hak_unlikely(atomic_load_explicit(&_hak_init_state, memory_order_acquire) != 2))
+        _hak_init();
+    return HAK_TRACK_ON;
+}
+#define HAK_TRACKING() (HAK_TRACK_VALGRIND && tracking_after_init())
 
 HAK_NOINLINE void *_hak_alloc_slow(size_t size)
 {
+    if (HAK_TRACKING())
+        return _hak_track_alloc(HAK_ALIGN, size, false);
+    return _hak_alloc_class(hak_size_class(size));
+}
+
+void *_hak_alloc_class(unsigned cls)
+{
     bool locked;
     struct hak_thread *t = _hak_thread_get(&locked);
-    unsigned cls = hak_size_class(size);
     void *b;
     if (locked) {
         b = _hak_ss_pop(t, cls);
@@ -34,6 +53,15 @@ HAK_NOINLINE void *_hak_alloc_slow(size_t size)
 
 HAK_NOINLINE void _hak_free_slow(void *p)
 {
+    if (HAK_TRACKING()) {
+        _hak_track_free(p);
+        return;
+    }
+    _hak_free_block(p);
+}
+
+void _hak_free_block(void *p)
+{
     bool locked;
     struct hak_thread *t = _hak_thread_get(&locked);
     if (locked) {
@@ -46,6 +74,8 @@ HAK_NOINLINE void _hak_free_slow(void *p)
 
 HAK_NOINLINE void *_hak_alloc_large(size_t size)
 {
+    if (HAK_TRACKING())
+        return _hak_track_alloc(HAK_ALIGN, size, false);
     return _hak_large_alloc(size, HAK_ALIGN, false);
 }
 
@@ -83,6 +113,10 @@ static bool foreign_ok(const char *fn, const void *p)
 
 HAK_NOINLINE void _hak_free_other(void *p, uintptr_t entry)
 {
+    if (HAK_TRACKING()) {
+        _hak_track_free(p);
+        return;
+    }
     if ((entry & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_LARGE && _hak_large_free(p, entry))
         return;
     if (foreign_ok("free", p))
@@ -96,6 +130,8 @@ void *_hak_calloc(size_t nmemb, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (HAK_TRACKING())
+        return _hak_track_alloc(HAK_ALIGN, total, true);
     if (total > HAK_SMALL_MAX)
         return _hak_large_alloc(total, HAK_ALIGN, true);
     void *p = _hak_malloc(total);
@@ -113,6 +149,8 @@ static bool fits_in_place(size_t usable, size_t size)
 
 void *_hak_realloc(void *p, size_t size)
 {
+    if (HAK_TRACKING())
+        return _hak_track_realloc(p, size);
     if (p == NULL)
         return _hak_malloc(size);
     if (size == 0) {
@@ -183,6 +221,8 @@ static void *alloc_small_aligned(size_t alignment, size_t size)
 
 void *_hak_alloc_aligned(size_t alignment, size_t size)
 {
+    if (HAK_TRACKING())
+        return _hak_track_alloc(alignment, size, false);
     if (alignment <= HAK_ALIGN)
         return _hak_malloc(size);
     if (size <= HAK_SMALL_MAX && alignment <= HAK_SMALL_MAX)
@@ -216,6 +256,8 @@ void *_hak_aligned_alloc(size_t alignment, size_t size)
 
 size_t _hak_usable_size(const void *p)
 {
+    if (HAK_TRACKING())
+        return _hak_track_usable_size(p);
     if (p == NULL)
         return 0;
     uintptr_t e = _hak_map_lookup(p);

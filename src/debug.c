@@ -155,7 +155,7 @@ void _hak_debug_check_link(const char *where, unsigned cls, const void *next)
 void _hak_debug_slab_check(const char *where, struct hak_slab *s)
 {
     uint32_t nfree = 0;
-    for (void *b = s->free; b != NULL; b = *(void **)b) {
+    for (void *b = s->free; b != NULL; b = _hak_link_get(b)) {
         if (++nfree > s->capacity)
             HAK_MISUSE(where, s->free, s->cls, "slab free list longer than the slab: a cycle");
         _hak_debug_check_link(where, s->cls, b);

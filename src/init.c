@@ -19,10 +19,12 @@
 
 #include "backend.h"
 #include "tier.h"
+#include "track.h"
 
 _Atomic int _hak_init_state;
 struct hak_options _hak_opt;
 struct hak_libc_malloc _hak_libc;
+bool _hak_track_on;
 
 /* Weak: a static program has no dynamic linker to ask, and then no other
  * allocator whose pointers could reach us. */
@@ -106,13 +108,24 @@ static void backend_init(void)
 static void options_init(void)
 {
     backend_init();
+    /* First, as it changes defaults below: under valgrind, annotate for
+     * memcheck (track.h) unless HAKMEM_VALGRIND=0, which runs the fast
+     * paths as without valgrind (for callgrind or cachegrind profiles). */
+    uint32_t valgrind;
+    option_read(&(struct option_desc){"HAKMEM_VALGRIND", &valgrind, 1, 1});
+    _hak_track_on = valgrind && hak_track_running();
+    /* Under valgrind the cache tiers are off unless their knob is set: a
+     * cache hands the block freed last back first, and a use after free
+     * through a stale pointer is then invisible to memcheck. */
+    const bool on = !HAK_TRACK_ON;
     const struct option_desc opts[] = {
-        {"HAKMEM_TINY_FAST_CAP", &_hak_opt.fast_cap, HAK_DEFAULT_FAST_CAP, HAK_FAST_CAP_MAX},
-        {"HAKMEM_TINY_ULTRA", &_hak_opt.ultra, 1, 1},
+        {"HAKMEM_TINY_FAST_CAP", &_hak_opt.fast_cap, on ? HAK_DEFAULT_FAST_CAP : 0,
+         HAK_FAST_CAP_MAX},
+        {"HAKMEM_TINY_ULTRA", &_hak_opt.ultra, on, 1},
         {"HAKMEM_TINY_ULTRA_CAP", &_hak_opt.ultra_cap, HAK_DEFAULT_ULTRA_CAP, 65535},
-        {"HAKMEM_TINY_TLS_LIST", &_hak_opt.tls_list, 1, 1},
+        {"HAKMEM_TINY_TLS_LIST", &_hak_opt.tls_list, on, 1},
         {"HAKMEM_TINY_TLS_LIST_CAP", &_hak_opt.tls_list_cap, HAK_DEFAULT_TLS_LIST_CAP, 65535},
-        {"HAKMEM_MAG_CAP", &_hak_opt.mag_cap, HAK_DEFAULT_MAG_CAP, HAK_MAG_CAP_MAX},
+        {"HAKMEM_MAG_CAP", &_hak_opt.mag_cap, on ? HAK_DEFAULT_MAG_CAP : 0, HAK_MAG_CAP_MAX},
         {"HAKMEM_MAG_DEPOT", &_hak_opt.mag_depot, HAK_DEFAULT_MAG_DEPOT, 65535},
         {"HAKMEM_TINY_TRACE_RING", &_hak_opt.trace, 0, 1},
         {"HAKMEM_CRASH_HANDLER", &_hak_opt.crash_handler, 1, 1},

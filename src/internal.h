@@ -23,6 +23,7 @@
 #include "diag.h"
 #include "types.h"
 #include "sizeclass.h"
+#include "track.h"
 
 
 /* ---- libc.c: the few C library services the allocator may use ---- */

@@ -13,6 +13,9 @@
  *     destructor it is recycled, never unmapped.
  *   - A thread past its destructor allocates from the orphan heap, a
  *     hak_thread without caches shared under orphan_lock.
+ *   - Under valgrind (HAK_TRACK_ON) _hak_tls stays at the empty thread, so
+ *     every malloc and free misses on the fast path; the slow paths find
+ *     the thread's own state in tracked_self (track.h).
  * Lock order: reg_lock, orphan_lock (never both held by one path today).
  */
 #include "internal.h"
@@ -33,6 +36,7 @@ _Static_assert(HAK_PLAN_DEPTH <= 4, "exited_tier has a row per cache tier");
 struct hak_thread _hak_thread_empty = {.id = HAK_ID_NONE, .state = HAK_THREAD_UNINIT};
 static struct hak_thread thread_dead = {.id = HAK_ID_NONE, .state = HAK_THREAD_DEAD};
 __thread struct hak_thread *_hak_tls HAK_TLS_MODEL = &_hak_thread_empty;
+static __thread struct hak_thread *tracked_self HAK_TLS_MODEL;
 
 /* Id 1 from the start: the orphan heap serves allocations made while hakmem
  * is still initialising. */
@@ -72,6 +76,7 @@ static void thread_exit(void *arg)
 {
     struct hak_thread *t = arg;
     _hak_tls = &thread_dead;
+    tracked_self = NULL;
     _hak_stack_flush(t);
     _hak_ss_thread_exit(t);
     pthread_mutex_lock(&reg_lock);
@@ -124,7 +129,10 @@ static HAK_COLD struct hak_thread *thread_start(void)
     reg_head = t;
     pthread_mutex_unlock(&reg_lock);
     pthread_setspecific(exit_key, t);
-    _hak_tls = t;
+    if (HAK_TRACK_ON)
+        tracked_self = t;
+    else
+        _hak_tls = t;
     return t;
 }
 
@@ -134,6 +142,8 @@ struct hak_thread *_hak_thread_get(bool *locked)
     *locked = false;
     if (hak_likely(t->state == HAK_THREAD_ACTIVE))
         return t;
+    if (HAK_TRACK_ON && tracked_self != NULL)
+        return tracked_self;
     if (t->state == HAK_THREAD_UNINIT && _hak_init_state != 1) {
         t = thread_start();
         if (t != NULL)

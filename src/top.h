@@ -13,8 +13,21 @@
 #include "internal.h"
 
 #if HAK_PLAN_DEPTH == 0
+/* Under valgrind every thread's _hak_tls is the empty thread (track.h):
+ * its frees take the slow path, where they are tracked. Otherwise the
+ * block goes to its slab, whichever list that is on. */
+HAK_INLINE bool _hak_ss_push_top(struct hak_thread *t, void *p)
+{
+    struct hak_slab *s = _hak_slab_of(p);
+    if (hak_likely(_hak_ss_push_fast(t, s, p)))
+        return true;
+    if (HAK_TRACK_ON && t->state != HAK_THREAD_ACTIVE)
+        return false;
+    _hak_ss_push_slow(t, s, p);
+    return true;
+}
 #define HAK_TOP_POP(t, cls) _hak_ss_pop_fast((t), (cls))
-#define HAK_TOP_PUSH(t, cls, p) ((void)(cls), _hak_ss_push((t), (p)), true)
+#define HAK_TOP_PUSH(t, cls, p) ((void)(cls), _hak_ss_push_top((t), (p)))
 #else
 #define HAK_TOP_CAT3(a, b, c) a##b##c
 #define HAK_TOP_FN(tier, op) HAK_TOP_CAT3(_hak_, tier, op)

@@ -13,6 +13,13 @@ if [ -n "${HAKMEM_QUICK_CHECK:-}" ]; then
     exit 77
 fi
 
+# Real programs, compared with their own output on glibc: not a memcheck
+# test (tests/valgrind/memcheck.sh is), and far too slow under it.
+if [ -n "${HAK_MEMCHECK:-}" ]; then
+    echo "SKIP: not run under make check-valgrind"
+    exit 77
+fi
+
 lib=${HAK_BUILDDIR:?HAK_BUILDDIR is not set}/.libs/libhakmem.so
 if [ ! -f "$lib" ]; then
     echo "SKIP: $lib is not built"

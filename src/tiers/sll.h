@@ -6,7 +6,9 @@
  * Invariant: head links n free blocks of one class through their first
  * word; n <= cap; cap = 0 makes every pop miss and every push refuse.
  * n is written by the owning thread only; the statistics read it from
- * other threads, hence the relaxed accesses.
+ * other threads, hence the relaxed accesses. The batch operations, which
+ * run under valgrind when a list tier is switched on there, reach the
+ * links through track.h so memcheck keeps free blocks inaccessible.
  */
 #ifndef HAK_TIERS_SLL_H
 #define HAK_TIERS_SLL_H
@@ -17,6 +19,7 @@
 
 #include "../compiler.h"
 #include "../diag.h"
+#include "../track.h"
 
 struct hak_sll {
     void *head;
@@ -53,8 +56,8 @@ static inline size_t _hak_sll_pop_batch(struct hak_sll *l, unsigned cls, void **
     void *b = l->head;
     for (; k < n && b != NULL; k++) {
         out[k] = b;
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
-        b = *(void **)b;
+        b = _hak_link_get(b);
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, b));
     }
     (void)cls;
     l->head = b;
@@ -69,7 +72,7 @@ static inline size_t _hak_sll_push_batch(struct hak_sll *l, void **in, size_t n)
     if (n > room)
         n = room;
     for (size_t k = 0; k < n; k++) {
-        *(void **)in[k] = l->head;
+        _hak_link_set(in[k], l->head);
         l->head = in[k];
     }
     HAK_RELAXED_ADD(l->n, (uint32_t)n);

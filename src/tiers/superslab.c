@@ -90,6 +90,8 @@ static struct hak_superslab *ss_create(void)
         errno = ENOMEM;
         return NULL;
     }
+    /* Under valgrind all but the header is NOACCESS until handed out. */
+    hak_track_mem_noaccess((char *)ss + sizeof *ss, HAK_SS_SIZE - sizeof *ss);
     ss->magic = HAK_SS_MAGIC;
     ss->free_mask = SS_ALL_FREE;
     pthread_mutex_lock(&pool_lock);
@@ -243,11 +245,9 @@ static uint32_t slab_drain(struct hak_slab *s)
     void *head = atomic_exchange_explicit(&s->xremote, NULL, memory_order_acquire);
     uint32_t n = 1;
     void *tail = head;
-    while (*(void **)tail != NULL) {
-        tail = *(void **)tail;
-        n++;
-    }
-    *(void **)tail = s->free;
+    for (void *next; (next = _hak_link_get(tail)) != NULL; n++)
+        tail = next;
+    _hak_link_set(tail, s->free);
     s->free = head;
     s->used -= n;
     HAK_TRACE(_hak_tls, HAK_EV_DRAIN, s->cls, head);
@@ -268,8 +268,8 @@ static bool slab_carve(struct hak_slab *s)
         n = left;
     char *b = s->bump;
     for (size_t i = 0; i + 1 < n; i++, b += bs)
-        *(void **)b = b + bs;
-    *(void **)b = s->free;
+        _hak_link_set(b, b + bs);
+    _hak_link_set(b, s->free);
     s->free = s->bump;
     s->bump = b + bs;
     HAK_DEBUG(_hak_debug_slab_check("refill", s));
@@ -449,8 +449,9 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
         if (s != NULL) {
             if (s->free != NULL || slab_carve(s) || slab_drain(s) > 0) {
                 void *b = s->free;
-                HAK_DEBUG(_hak_debug_check_link("malloc", cls, *(void **)b));
-                s->free = *(void **)b;
+                void *next = _hak_link_get(b);
+                HAK_DEBUG(_hak_debug_check_link("malloc", cls, next));
+                s->free = next;
                 s->used++;
                 HAK_RELAXED_ADD(t->ctr.out, 1);
                 return b;
@@ -470,10 +471,14 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     }
 }
 
-void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
+/* The body of _hak_ss_push_slow, instantiated without and with the
+ * valgrind annotations (track is a constant in each): the plain one runs
+ * on every free the inline push cannot take (a remote free, a slab that
+ * changes lists), and has no hook. */
+HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, bool track)
 {
     if (atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id) {
-        *(void **)b = s->free;
+        _hak_link_set_if(track, b, s->free);
         s->free = b;
         s->used--;
         HAK_RELAXED_ADD(t->ctr.in, 1);
@@ -490,7 +495,7 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
     }
     void *old = atomic_load_explicit(&s->xremote, memory_order_relaxed);
     do {
-        *(void **)b = old;
+        _hak_link_set_if(track, b, old);
     } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, b, memory_order_release,
                                                     memory_order_relaxed));
     HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, b);
@@ -502,12 +507,25 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
     }
 }
 
+static HAK_NOINLINE void push_slow_tracked(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    push_slow(t, s, b, true);
+}
+
+void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    if (HAK_TRACK_ON)
+        push_slow_tracked(t, s, b);
+    else
+        push_slow(t, s, b, false);
+}
+
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
     size_t k = 0;
     while (k < n) {
-        void *b = _hak_ss_pop_fast(t, cls);
-        if (b == NULL && (b = _hak_ss_pop_slow(t, cls)) == NULL)
+        void *b = _hak_ss_pop(t, cls);
+        if (b == NULL)
             break;
         out[k++] = b;
     }
@@ -771,7 +789,7 @@ static int check_slab(const struct hak_slab *s)
     if (s->used > carved)
         return heap_problem(s, "more blocks in use than were ever carved");
     size_t nfree = 0;
-    for (const char *b = s->free; b != NULL; b = *(char *const *)b) {
+    for (const char *b = s->free; b != NULL; b = _hak_link_get(b)) {
         if (b < start || b >= s->bump || (size_t)(b - start) % s->block_size != 0)
             return heap_problem(s, "free-list link outside the carved blocks (overwritten?)");
         if (++nfree > carved)

@@ -34,6 +34,7 @@
 
 #include "../compiler.h"
 #include "../diag.h"
+#include "../track.h"
 #include "../types.h"
 
 #define HAK_ID_NONE UINT64_MAX          /* id of threads that own nothing */
@@ -59,7 +60,8 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls);
 void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b);
 
 /* Pop from the current slab's local free list; NULL means "take the slow
- * path", which carves, drains, switches slabs or acquires one. */
+ * path", which carves, drains, switches slabs or acquires one. Plain link
+ * access: under valgrind no fast path runs (track.h). */
 HAK_INLINE void *_hak_ss_pop_fast(struct hak_thread *t, unsigned cls)
 {
     struct hak_slab *s = t->ss[cls].cur;
@@ -76,10 +78,26 @@ HAK_INLINE void *_hak_ss_pop_fast(struct hak_thread *t, unsigned cls)
     return NULL;
 }
 
+/* For the slow paths: the slow pop annotates its link reads (track.h). */
 HAK_INLINE void *_hak_ss_pop(struct hak_thread *t, unsigned cls)
 {
-    void *b = _hak_ss_pop_fast(t, cls);
+    void *b = HAK_TRACK_ON ? NULL : _hak_ss_pop_fast(t, cls);
     return hak_likely(b != NULL) ? b : _hak_ss_pop_slow(t, cls);
+}
+
+/* Push b (of slab s) on the slab's local free list if t owns the slab and
+ * the push changes no list; false sends the caller to _hak_ss_push_slow. */
+HAK_INLINE bool _hak_ss_push_fast(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    if (hak_likely(atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id &&
+                   s->used > 1 && s->list != HAK_SLAB_FULL)) {
+        *(void **)b = s->free;
+        s->free = b;
+        s->used--;
+        HAK_RELAXED_ADD(t->ctr.in, 1);
+        return true;
+    }
+    return false;
 }
 
 /* Return b (a block of a SuperSlab) to its slab: the owner's free list if t
@@ -87,15 +105,8 @@ HAK_INLINE void *_hak_ss_pop(struct hak_thread *t, unsigned cls)
 HAK_INLINE void _hak_ss_push(struct hak_thread *t, void *b)
 {
     struct hak_slab *s = _hak_slab_of(b);
-    if (hak_likely(atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id &&
-                   s->used > 1 && s->list != HAK_SLAB_FULL)) {
-        *(void **)b = s->free;
-        s->free = b;
-        s->used--;
-        HAK_RELAXED_ADD(t->ctr.in, 1);
-        return;
-    }
-    _hak_ss_push_slow(t, s, b);
+    if (HAK_TRACK_ON || !_hak_ss_push_fast(t, s, b))
+        _hak_ss_push_slow(t, s, b);
 }
 
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n);

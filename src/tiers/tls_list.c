@@ -8,11 +8,22 @@ _Static_assert(sizeof(((struct hak_tls_list_tls *)0)->c) / sizeof(struct hak_tls
                    HAK_NCLASSES,
                "one entry per class");
 
-static void *tls_pop(struct hak_thread *t, unsigned cls) { return _hak_tls_list_pop_inline(t, cls); }
+/* The inline operations access links plainly; these also run under
+ * valgrind, so the link word is opened around them (track.h). */
+static void *tls_pop(struct hak_thread *t, unsigned cls)
+{
+    _hak_link_open(t->tls_list.c[cls].l.head);
+    void *b = _hak_tls_list_pop_inline(t, cls);
+    _hak_link_close(b);
+    return b;
+}
 
 static bool tls_push(struct hak_thread *t, unsigned cls, void *b)
 {
-    return _hak_tls_list_push_inline(t, cls, b);
+    _hak_link_open(b);
+    bool ok = _hak_tls_list_push_inline(t, cls, b);
+    _hak_link_close(b);
+    return ok;
 }
 
 static size_t tls_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)

@@ -8,14 +8,22 @@ _Static_assert(sizeof(((struct hak_ultra_sll_tls *)0)->c) / sizeof(struct hak_ul
                    HAK_NCLASSES,
                "one entry per class");
 
+/* The inline operations access links plainly; these also run under
+ * valgrind, so the link word is opened around them (track.h). */
 static void *ultra_pop(struct hak_thread *t, unsigned cls)
 {
-    return _hak_ultra_sll_pop_inline(t, cls);
+    _hak_link_open(t->ultra_sll.c[cls].l.head);
+    void *b = _hak_ultra_sll_pop_inline(t, cls);
+    _hak_link_close(b);
+    return b;
 }
 
 static bool ultra_push(struct hak_thread *t, unsigned cls, void *b)
 {
-    return _hak_ultra_sll_push_inline(t, cls, b);
+    _hak_link_open(b);
+    bool ok = _hak_ultra_sll_push_inline(t, cls, b);
+    _hak_link_close(b);
+    return ok;
 }
 
 static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)

@@ -152,7 +152,10 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("malloc");
     tcase_add_test(tc, test_block_start_test);
-    tcase_add_test(tc, test_malloc_every_class);
+    /* Under valgrind malloc puts redzones around a block (track.c), so its
+     * class is not the one its size maps to. */
+    if (!HAK_TRACK_ON)
+        tcase_add_test(tc, test_malloc_every_class);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -324,6 +324,14 @@ END_TEST
 
 static Suite *suite(void)
 {
+    /* The contract is the tiers': every one on at its default, whatever
+     * the environment says (under valgrind they default to off). */
+    _hak_init();
+    _hak_opt.fast_cap = HAK_DEFAULT_FAST_CAP;
+    _hak_opt.ultra = _hak_opt.tls_list = 1;
+    _hak_opt.ultra_cap = HAK_DEFAULT_ULTRA_CAP;
+    _hak_opt.tls_list_cap = HAK_DEFAULT_TLS_LIST_CAP;
+    _hak_opt.mag_cap = HAK_DEFAULT_MAG_CAP;
     Suite *s = suite_create("tier_contract");
     TCase *tc = tcase_create("contract");
     tcase_set_timeout(tc, 60);
