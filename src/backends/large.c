@@ -198,7 +198,10 @@ size_t _hak_large_purge(uint64_t now, bool all)
 
 bool _hak_large_dirty(void)
 {
-    return cache_n != 0;                /* racy peek: a hint for the purger */
+    pthread_mutex_lock(&large_lock);
+    bool dirty = cache_n != 0;
+    pthread_mutex_unlock(&large_lock);
+    return dirty;
 }
 
 void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped)

@@ -426,14 +426,14 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
         } else if (empty == NULL) {
             empty = s;
         } else {
-            t->ctr.slabs_released++;
+            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
             pool_release(s);
         }
     }
     if ((s = c->partial) != NULL) {
         slab_unlink(t, s);
         if (empty != NULL) {
-            t->ctr.slabs_released++;
+            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
             pool_release(empty);
         }
         return s;
@@ -733,7 +733,7 @@ size_t _hak_ss_purge(uint64_t now, bool all)
 /* True while some free slab waits for its decay. */
 bool _hak_ss_dirty(void)
 {
-    bool dirty = abandoned_count != 0;
+    bool dirty = HAK_RELAXED_GET(abandoned_count) != 0;
     pthread_mutex_lock(&pool_lock);
     for (struct hak_superslab *ss = all_head; ss != NULL && !dirty; ss = ss->all_next)
         dirty = ss->dirty_mask != 0;
