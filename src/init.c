@@ -114,9 +114,9 @@ static void options_init(void)
     uint32_t valgrind;
     option_read(&(struct option_desc){"HAKMEM_VALGRIND", &valgrind, 1, 1});
     _hak_track_on = valgrind && hak_track_running();
-    /* Under valgrind the cache tiers are off unless their knob is set: a
-     * cache hands the block freed last back first, and a use after free
-     * through a stale pointer is then invisible to memcheck. */
+    /* Under valgrind the cache tiers are off unless their knob is set:
+     * when a freed block is reused is then the quarantine's doing alone
+     * (track.c), oldest first, not also a cache's, newest first. */
     const bool on = !HAK_TRACK_ON;
     const struct option_desc opts[] = {
         {"HAKMEM_TINY_FAST_CAP", &_hak_opt.fast_cap, on ? HAK_DEFAULT_FAST_CAP : 0,

@@ -36,6 +36,8 @@ static void stats_collect(struct stats_all *all)
     size_t nthreads, ss, ss_bytes, large_live, large_cached, large_bytes;
     _hak_thread_sum(&all->ctr, &cached, &nthreads);
     cached += _hak_stack_shared_cached();
+    if (HAK_TRACK_ON)
+        cached += _hak_track_quarantined();
     _hak_ss_stats(&ss, &ss_bytes, &stateless_in);
     _hak_large_stats(&large_live, &large_cached, &large_bytes);
     all->resident = _hak_ss_resident();

@@ -32,16 +32,28 @@
  * malloc_usable_size(p) is the size asked for, as under memcheck's own
  * malloc: the program may use no more, and the redzone starts right
  * after it.
+ *
+ * A small block the program frees waits in a quarantine, oldest out
+ * first, before its slab gets it back: slab free lists are LIFO, so the
+ * next malloc of the class would hand out the block just freed, and an
+ * access through a stale pointer would then look like one to the new
+ * block. Memcheck's own malloc delays reuse the same way (--freelist-vol).
+ * Large blocks go back at once: their spans are the large backend's to
+ * cache or unmap. Quarantined blocks count as cached in the statistics.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "track.h"
 
 #define TAG_KEY 0x9e3779b97f4a7c15ull
+/* Bounds of the quarantine; memcheck's own is 20 MB by default. */
+#define QUARANTINE_BLOCKS ((size_t)1 << 16)
+#define QUARANTINE_BYTES ((size_t)16 << 20)
 #define LEAD_MIN HAK_ALIGN                      /* leading redzone of a small block */
 #define TAIL ((size_t)16)                       /* trailing redzone, tag included */
 
@@ -188,17 +200,72 @@ void *_hak_track_alloc(size_t alignment, size_t size, bool zero)
     return alloc_large(alignment, size, zero);
 }
 
+/* ---- the quarantine: a ring of small blocks, under its lock ---- */
+
+/* Outermost lock: held while blocks go back to the tiers, never taken by
+ * them, and taken first at fork (registered after init.c's handlers). */
+static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static void **quarantine;                       /* metadata, QUARANTINE_BLOCKS */
+static size_t quarantine_head, quarantine_n, quarantine_bytes;
+
+static void quarantine_lock_fn(void) { pthread_mutex_lock(&quarantine_lock); }
+static void quarantine_unlock_fn(void) { pthread_mutex_unlock(&quarantine_lock); }
+
+static void quarantine_init(void)
+{
+    quarantine = _hak_meta_alloc(QUARANTINE_BLOCKS * sizeof *quarantine);
+    pthread_atfork(quarantine_lock_fn, quarantine_unlock_fn, quarantine_unlock_fn);
+}
+
+/* q, a small block memcheck knows as freed, back to the tiers. */
+static void take_back(void *q)
+{
+    HAK_DEBUG(_hak_debug_free("free", q));
+    _hak_free_block(q);
+}
+
+/* Queues q; takes back the oldest blocks the bounds push out (or q itself
+ * if there is no quarantine: out of memory for its ring). */
+static void quarantine_put(void *q)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, quarantine_init);
+    size_t bytes = _hak_slab_of(q)->block_size;
+    pthread_mutex_lock(&quarantine_lock);
+    if (quarantine == NULL) {
+        take_back(q);
+    } else {
+        while (quarantine_n == QUARANTINE_BLOCKS ||
+               (quarantine_n > 0 && quarantine_bytes + bytes > QUARANTINE_BYTES)) {
+            void *old = quarantine[quarantine_head];
+            quarantine_head = (quarantine_head + 1) % QUARANTINE_BLOCKS;
+            quarantine_n--;
+            quarantine_bytes -= _hak_slab_of(old)->block_size;
+            take_back(old);
+        }
+        quarantine[(quarantine_head + quarantine_n++) % QUARANTINE_BLOCKS] = q;
+        quarantine_bytes += bytes;
+    }
+    pthread_mutex_unlock(&quarantine_lock);
+}
+
+size_t _hak_track_quarantined(void)
+{
+    pthread_mutex_lock(&quarantine_lock);
+    size_t n = quarantine_n;
+    pthread_mutex_unlock(&quarantine_lock);
+    return n;
+}
+
 /* b was classified LIVE: takes it back. */
 static void free_live(void *p, const struct block *b)
 {
     tag_write(b->q, b->usable, 0);
     hak_track_free(p);
-    if ((b->entry & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS) {
-        HAK_DEBUG(_hak_debug_free("free", b->q));
-        _hak_free_block(b->q);
-    } else {
+    if ((b->entry & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
+        quarantine_put(b->q);
+    else
         _hak_large_free(b->q, b->entry);
-    }
 }
 
 void _hak_track_free(void *p)

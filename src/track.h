@@ -34,7 +34,8 @@
  *     that a slow path reuses.
  *   - The layout of a block the program holds is in track.c: redzones on
  *     both sides of a small block, after a large one, and the size asked
- *     for, scrambled, in the block's last word.
+ *     for, scrambled, in the block's last word. A freed small block waits
+ *     in track.c's quarantine before the tiers get it back.
  */
 #ifndef HAK_TRACK_H
 #define HAK_TRACK_H
@@ -130,5 +131,7 @@ void *_hak_track_alloc(size_t alignment, size_t size, bool zero);
 void _hak_track_free(void *p);
 void *_hak_track_realloc(void *p, size_t size);
 size_t _hak_track_usable_size(const void *p);
+/* Small blocks freed by the program that hakmem has not taken back yet. */
+size_t _hak_track_quarantined(void);
 
 #endif /* HAK_TRACK_H */

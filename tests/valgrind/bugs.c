@@ -110,8 +110,12 @@ static void read_after_free(void)
     volatile char *p = M(32);
     memset((char *)p, 'x', 32);
     F((char *)p);
+    /* The next block of the size must not be this one again. */
+    char *q = M(32);
+    memset(q, 'z', 32);
     if (p[3] == 'x')                            /* the block is freed */
         puts("read after free");
+    F(q);
 }
 
 static void double_free(void)
