@@ -84,7 +84,10 @@ misuse() { # CASE EXPECTED-TEXT [ENV...]
 # bad pointers in a release build: reported on stderr, ignored, no harm
 if [ "$debug" = 0 ]; then
   for c in stack interior-all; do
-    "$prog" "$c" 2>"$tmp/err"; rc=$?
+    # ASan's detect_stack_use_after_return moves locals to a fake stack in
+    # its own mappings: not a thread stack hakmem could recognise, so the
+    # stack case would reach ASan's free. Keep locals on the real stack.
+    ASAN_OPTIONS="$ASAN_OPTIONS:detect_stack_use_after_return=0" "$prog" "$c" 2>"$tmp/err"; rc=$?
     if [ "$rc" -eq 0 ] && grep -q 'hakmem: free(): pointer 0x' "$tmp/err" &&
        grep -q 'hakmem: realloc(): pointer 0x' "$tmp/err"; then
       ok "release: $c reported and ignored"
