@@ -3,8 +3,10 @@
  *
  * malloc of a small size: one class lookup, the top tier's inline pop,
  * return. free: one bit of the chunk map (which tells our SuperSlabs'
- * pointers from all others without reading them), the block check, the
- * top tier's inline push.
+ * pointers from all others without reading them), the block check and the
+ * owner test (one line of the slab descriptor), the top tier's inline
+ * push. A block of another thread's slab goes back to that slab, not into
+ * this thread's caches (superslab.h says why).
  * Everything else is a tail call to an out-of-line slow path.
  */
 #ifndef HAK_ALLOC_H
@@ -47,7 +49,7 @@ HAK_INLINE void _hak_free(void *p)
     if (hak_likely(_hak_is_ss(p))) {
         /* Under valgrind memcheck reports misuse first (track.c). */
         HAK_DEBUG(if (!HAK_TRACK_ON) _hak_debug_free("free", p));
-        const struct hak_slab *s = _hak_slab_of(p);
+        struct hak_slab *s = _hak_slab_of(p);
         unsigned cls = s->cls;
         /* Every build refuses what is not the start of a block of a slab in
          * use: an interior pointer, or one into a free slab. (Under valgrind
@@ -56,7 +58,7 @@ HAK_INLINE void _hak_free(void *p)
             _hak_bad_pointer("free", p);
             return;
         }
-        if (hak_likely(HAK_TOP_PUSH(_hak_tls, cls, p)))
+        if (hak_likely(HAK_TOP_PUSH(_hak_tls, s, cls, p)))
             return;
         _hak_free_slow(p);
         return;

@@ -64,11 +64,14 @@ void _hak_free_block(void *p)
 {
     bool locked;
     struct hak_thread *t = _hak_thread_get(&locked);
+    struct hak_slab *s = _hak_slab_of(p);
     if (locked) {
         _hak_ss_push(t, p);
         _hak_orphan_unlock();
+    } else if (!_hak_ss_owns(t, s)) {
+        _hak_ss_push_slow(t, s, p);
     } else {
-        _hak_stack_free(t, _hak_slab_of(p)->cls, p);
+        _hak_stack_free(t, s->cls, p);
     }
 }
 

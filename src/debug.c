@@ -98,7 +98,7 @@ static size_t block_index(const char *fn, struct hak_slab *s, const void *p)
     size_t off = (size_t)((const char *)p - _hak_slab_start(s));
     if (off % s->block_size != 0)
         HAK_MISUSE(fn, p, s->cls, "interior pointer: not the start of a block");
-    if ((const char *)p >= s->end)
+    if ((const char *)p >= _hak_slab_end(s))
         HAK_MISUSE(fn, p, s->cls, "pointer past the last block of its slab: never allocated");
     return off / s->block_size;
 }
@@ -162,7 +162,7 @@ void _hak_debug_slab_check(const char *where, struct hak_slab *s)
         if (_hak_slab_of(b) != s)
             HAK_MISUSE(where, b, s->cls, "slab free list leaves its slab");
     }
-    uint32_t uncarved = (uint32_t)((size_t)(s->end - s->bump) / s->block_size);
+    uint32_t uncarved = (uint32_t)((size_t)(_hak_slab_end(s) - s->bump) / s->block_size);
     if (s->used + nfree + uncarved != s->capacity)
         HAK_MISUSE(where, s, s->cls,
                    "slab counts disagree with its lists (used + free + uncarved != capacity): "

@@ -30,7 +30,7 @@ enum hak_trace_event {
 
 #define HAK_ASSERT(cond) ((void)0)
 #define HAK_LOG(...) ((void)0)
-#define HAK_TRACE(t, ev, cls, p) ((void)0)
+#define HAK_TRACE(t, ev, cls, p) ((void)sizeof(t)) /* t: often only for the trace */
 #define HAK_MISUSE(fn, p, cls, why) ((void)0)
 #define HAK_DEBUG(stmt) ((void)0)
 

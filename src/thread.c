@@ -66,7 +66,6 @@ static void ctr_add(struct hak_ss_counters *to, const struct hak_ss_counters *fr
     to->out += HAK_RELAXED_GET(from->out);
     to->in += HAK_RELAXED_GET(from->in);
     to->remote_pushes += HAK_RELAXED_GET(from->remote_pushes);
-    to->drains += HAK_RELAXED_GET(from->drains);
     to->adoptions += HAK_RELAXED_GET(from->adoptions);
     to->slabs_acquired += HAK_RELAXED_GET(from->slabs_acquired);
     to->slabs_released += HAK_RELAXED_GET(from->slabs_released);

@@ -1,9 +1,9 @@
 /* hakmem: the top of the configured plan, for the inline fast paths.
  *
  * HAK_TOP_POP(t, cls)  a block or NULL (miss: take the slow path).
- * HAK_TOP_PUSH(t, cls, p)  true if the top tier took p, a block of class
- *                      cls in a SuperSlab;
- *                      false sends the caller to the slow path.
+ * HAK_TOP_PUSH(t, s, cls, p)  true if p, a block of class cls of slab s,
+ *                      is t's and the top tier took it; false sends the
+ *                      caller to the slow path.
  * Both are direct calls to static inline functions, so the compiler sees
  * the whole fast path: no indirect call, no lock, no syscall.
  */
@@ -16,9 +16,8 @@
 /* Under valgrind every thread's _hak_tls is the empty thread (track.h):
  * its frees take the slow path, where they are tracked. Otherwise the
  * block goes to its slab, whichever list that is on. */
-HAK_INLINE bool _hak_ss_push_top(struct hak_thread *t, void *p)
+HAK_INLINE bool _hak_ss_push_top(struct hak_thread *t, struct hak_slab *s, void *p)
 {
-    struct hak_slab *s = _hak_slab_of(p);
     if (hak_likely(_hak_ss_push_fast(t, s, p)))
         return true;
     if (HAK_TRACK_ON && t->state != HAK_THREAD_ACTIVE)
@@ -27,13 +26,14 @@ HAK_INLINE bool _hak_ss_push_top(struct hak_thread *t, void *p)
     return true;
 }
 #define HAK_TOP_POP(t, cls) _hak_ss_pop_fast((t), (cls))
-#define HAK_TOP_PUSH(t, cls, p) ((void)(cls), _hak_ss_push_top((t), (p)))
+#define HAK_TOP_PUSH(t, s, cls, p) ((void)(cls), _hak_ss_push_top((t), (s), (p)))
 #else
 #define HAK_TOP_CAT3(a, b, c) a##b##c
 #define HAK_TOP_FN(tier, op) HAK_TOP_CAT3(_hak_, tier, op)
 #include HAK_PLAN_TOP_INLINE
 #define HAK_TOP_POP(t, cls) HAK_TOP_FN(HAK_PLAN_TOP, _pop_inline)((t), (cls))
-#define HAK_TOP_PUSH(t, cls, p) HAK_TOP_FN(HAK_PLAN_TOP, _push_inline)((t), (cls), (p))
+#define HAK_TOP_PUSH(t, s, cls, p)                                                          \
+    (_hak_ss_owns((t), (s)) && HAK_TOP_FN(HAK_PLAN_TOP, _push_inline)((t), (cls), (p)))
 #endif
 
 #endif /* HAK_TOP_H */

@@ -123,7 +123,7 @@ static enum kind classify(const void *p, struct block *b)
     switch (b->entry & HAK_CHUNK_KIND_MASK) {
     case HAK_CHUNK_SS: {
         const struct hak_slab *s = _hak_slab_of(p);
-        if (!s->in_use || (const char *)p >= s->end)
+        if (!s->in_use || (const char *)p >= _hak_slab_end(s))
             return NOT_LIVE;
         size_t off = (size_t)((const char *)p - _hak_slab_start(s));
         size_t lead = off % s->block_size;

@@ -58,8 +58,11 @@ enum hak_chunk_kind { HAK_CHUNK_FOREIGN = 0, HAK_CHUNK_SS = 1, HAK_CHUNK_LARGE =
 enum hak_slab_list { HAK_SLAB_NONE = 0, HAK_SLAB_CUR, HAK_SLAB_PARTIAL, HAK_SLAB_FULL };
 
 struct hak_slab {
-    /* Read by every free, from any thread; fixed while the slab is in use.
-     * First, so a free touches one line of the descriptor. */
+    /* Line 0, read by every free from any thread: the class, the block
+     * check, the owner test. xowner changes only when the slab is
+     * abandoned or adopted; the owner-only fields after it change on the
+     * owner's slow paths (and on each block in a plan without cache tiers),
+     * so another thread's free reads this line but rarely finds it moved. */
     uint8_t cls;
     uint8_t in_use;             /* out of the pool */
     uint8_t div_shift;          /* exact division by block_size: sizeclass.h */
@@ -67,24 +70,27 @@ struct hak_slab {
     uint32_t div_inv;
     uint32_t capacity;
     uint32_t block_size;
+    _Atomic(uint64_t) xowner;   /* thread id; 0 = abandoned */
 
     /* Owner-only: read and written by the thread whose id is in xowner. */
     void *free;                 /* local free list, linked through word 0 */
-    char *bump;                 /* next never-carved block */
-    char *end;                  /* end of the carvable area */
-    uint32_t used;              /* blocks out of the slab (program, caches, remote queue) */
+    char *bump;                 /* next never-carved block; the carvable area
+                                 * ends at capacity * block_size */
+    uint32_t used;              /* blocks out of the slab (program, caches,
+                                 * remote runs and queue) */
     uint16_t index;             /* position in its SuperSlab */
     struct hak_slab *next, *prev;
-    struct hak_slab *abandoned_next; /* under the abandoned-list lock */
 
-    /* Shared: written by other threads, so on its own cache line. */
-    _Alignas(HAK_CACHE_LINE) _Atomic(uint64_t) xowner; /* thread id; 0 = abandoned */
-    _Atomic(void *) xremote;    /* MPSC stack of blocks freed by non-owners */
+    /* Written by other threads (every remote push), so on its own line. */
+    _Alignas(HAK_CACHE_LINE) _Atomic(void *) xremote; /* MPSC stack of blocks freed by non-owners */
+    struct hak_slab *abandoned_next; /* under the abandoned-list lock */
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: bit i set while block i is held by the program. */
     _Atomic(uint64_t) xlive[HAK_SLAB_SIZE / HAK_ALIGN / 64];
 #endif
 };
+_Static_assert(offsetof(struct hak_slab, xremote) == HAK_CACHE_LINE,
+               "what every free reads fits the first line");
 
 #define HAK_SS_MAGIC 0x68616b6d53536c62ull      /* "hakmSSlb" */
 
@@ -113,7 +119,7 @@ struct hak_ss_class {
  * a remote push). Live small blocks = sum(out - in) - blocks in caches. */
 struct hak_ss_counters {
     uint64_t out, in;
-    uint64_t remote_pushes, drains, adoptions, slabs_acquired, slabs_released;
+    uint64_t remote_pushes, adoptions, slabs_acquired, slabs_released;
 };
 
 enum hak_thread_state {
@@ -130,6 +136,13 @@ struct hak_thread {
 
     /* Warm: the SuperSlab tier. */
     uint64_t id;                /* owner id stamped on slabs; never reused */
+    /* Blocks this thread freed into one slab it does not own, linked
+     * head..tail, not yet on that slab's remote queue (superslab.c). */
+    struct hak_remote_run {
+        struct hak_slab *slab;
+        void *head, *tail;
+        uint32_t n;
+    } run;
     struct hak_ss_class ss[HAK_NCLASSES];
     struct hak_ss_counters ctr;
 

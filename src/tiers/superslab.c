@@ -227,7 +227,6 @@ static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
     s->block_size = (uint32_t)bs;
     s->capacity = (uint32_t)(HAK_SLAB_SIZE / bs);
     s->bump = start;
-    s->end = start + (size_t)s->capacity * bs;
     s->free = NULL;
     s->used = 0;
     s->list = HAK_SLAB_NONE;
@@ -259,11 +258,12 @@ static uint32_t slab_drain(struct hak_slab *s)
  * list, so the pages of a slab are touched only as they are needed. */
 static bool slab_carve(struct hak_slab *s)
 {
-    if (s->bump >= s->end)
+    char *end = _hak_slab_end(s);
+    if (s->bump >= end)
         return false;
     size_t bs = s->block_size;
     size_t n = bs >= HAK_PAGE_SIZE ? 1 : HAK_PAGE_SIZE / bs;
-    size_t left = (size_t)(s->end - s->bump) / bs;
+    size_t left = (size_t)(end - s->bump) / bs;
     if (n > left)
         n = left;
     char *b = s->bump;
@@ -444,6 +444,7 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
 void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
 {
     struct hak_ss_class *c = &t->ss[cls];
+    _hak_ss_run_flush(t);
     for (;;) {
         struct hak_slab *s = c->cur;
         if (s != NULL) {
@@ -471,13 +472,65 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     }
 }
 
+/* Pushes the chain head..tail (blocks of s, linked but for tail) on s's
+ * remote queue with one CAS. */
+HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
+                            bool track)
+{
+    void *old = atomic_load_explicit(&s->xremote, memory_order_relaxed);
+    do {
+        _hak_link_set_if(track, tail, old);
+    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, head, memory_order_release,
+                                                    memory_order_relaxed));
+    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
+}
+
+/* n blocks came back to slabs t does not own. */
+static void count_remote(struct hak_thread *t, uint32_t n)
+{
+    if (hak_likely(t->state == HAK_THREAD_ACTIVE)) {
+        HAK_RELAXED_ADD(t->ctr.in, n);
+        HAK_RELAXED_ADD(t->ctr.remote_pushes, n);
+    } else {
+        atomic_fetch_add_explicit(&stateless_in, n, memory_order_relaxed);
+    }
+}
+
+/* A run holds at most this many blocks: the owner gets them back soon even
+ * from a thread that frees a whole slab's worth in a row. */
+#define RUN_MAX 64
+
+void _hak_ss_run_flush(struct hak_thread *t)
+{
+    struct hak_remote_run *r = &t->run;
+    if (r->n == 0)
+        return;
+    remote_push(t, r->slab, r->head, r->tail, false);
+    *r = (struct hak_remote_run){0};
+}
+
+/* b of s, which t (an active thread) does not own, joins t's run. */
+static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    struct hak_remote_run *r = &t->run;
+    if (r->slab != s || r->n == RUN_MAX) {
+        _hak_ss_run_flush(t);
+        r->slab = s;
+        r->tail = b;
+    } else {
+        *(void **)b = r->head;
+    }
+    r->head = b;
+    r->n++;
+}
+
 /* The body of _hak_ss_push_slow, instantiated without and with the
  * valgrind annotations (track is a constant in each): the plain one runs
  * on every free the inline push cannot take (a remote free, a slab that
  * changes lists), and has no hook. */
 HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, bool track)
 {
-    if (atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id) {
+    if (_hak_ss_owns(t, s)) {
         _hak_link_set_if(track, b, s->free);
         s->free = b;
         s->used--;
@@ -493,18 +546,11 @@ HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, boo
         }
         return;
     }
-    void *old = atomic_load_explicit(&s->xremote, memory_order_relaxed);
-    do {
-        _hak_link_set_if(track, b, old);
-    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, b, memory_order_release,
-                                                    memory_order_relaxed));
-    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, b);
-    if (hak_likely(t->state == HAK_THREAD_ACTIVE)) {
-        HAK_RELAXED_ADD(t->ctr.in, 1);
-        HAK_RELAXED_ADD(t->ctr.remote_pushes, 1);
-    } else {
-        atomic_fetch_add_explicit(&stateless_in, 1, memory_order_relaxed);
-    }
+    count_remote(t, 1);
+    if (!track && t->state == HAK_THREAD_ACTIVE)
+        run_add(t, s, b);
+    else
+        remote_push(t, s, b, b, track);
 }
 
 static HAK_NOINLINE void push_slow_tracked(struct hak_thread *t, struct hak_slab *s, void *b)
@@ -532,10 +578,24 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
     return k;
 }
 
+/* Blocks for a slab of another thread usually come in runs (a cache spills
+ * what one thread allocated in a row): each run is linked here and goes on
+ * the remote queue with one CAS, not one per block. */
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        _hak_ss_push(t, in[i]);
+    for (size_t i = 0; i < n;) {
+        struct hak_slab *s = _hak_slab_of(in[i]);
+        if (HAK_TRACK_ON || _hak_ss_owns(t, s)) {
+            _hak_ss_push(t, in[i++]);
+            continue;
+        }
+        size_t j = i + 1;
+        for (; j < n && _hak_slab_of(in[j]) == s; j++)
+            _hak_link_set_if(false, in[j - 1], in[j]);
+        remote_push(t, s, in[i], in[j - 1], false);
+        count_remote(t, (uint32_t)(j - i));
+        i = j;
+    }
 }
 
 /* Drains s; gives it back if empty (returns bytes released to the OS, or
@@ -576,6 +636,7 @@ static void exit_slab(struct hak_thread *t, struct hak_slab *s)
 
 void _hak_ss_thread_exit(struct hak_thread *t)
 {
+    _hak_ss_run_flush(t);
     for_each_slab(t, exit_slab);
 }
 
@@ -590,6 +651,8 @@ static void trim_slab(struct hak_thread *t, struct hak_slab *s)
 size_t _hak_ss_trim(struct hak_thread *t)
 {
     pthread_mutex_lock(&abandon_lock);
+    if (t != NULL)
+        _hak_ss_run_flush(t);
     trim_bytes = sweep_abandoned_locked();
     if (t != NULL)
         for_each_slab(t, trim_slab);
@@ -779,10 +842,9 @@ static int check_slab(const struct hak_slab *s)
     char *start = _hak_slab_start(s);
     if (s->cls >= HAK_NCLASSES || s->block_size != hak_class_size(s->cls))
         return heap_problem(s, "class and block size disagree");
-    if (s->capacity != HAK_SLAB_SIZE / s->block_size ||
-        s->end != start + (size_t)s->capacity * s->block_size)
-        return heap_problem(s, "capacity or end is wrong for the class");
-    if (s->bump < start || s->bump > s->end ||
+    if (s->capacity != HAK_SLAB_SIZE / s->block_size)
+        return heap_problem(s, "capacity is wrong for the class");
+    if (s->bump < start || s->bump > _hak_slab_end(s) ||
         (size_t)(s->bump - start) % s->block_size != 0)
         return heap_problem(s, "bump pointer outside the slab or off a block boundary");
     size_t carved = (size_t)(s->bump - start) / s->block_size;

@@ -13,7 +13,15 @@
  *     adopts a slab, and when it trims or exits. It never pops a free list
  *     it has not drained when that list is empty.
  *   - A free block is in exactly one place: a tier cache, a slab free list,
- *     or a slab remote queue. used counts blocks in caches and queues.
+ *     the remote run of the thread that freed it, or a slab remote queue.
+ *     used counts blocks in caches, runs and queues, so a slab with blocks
+ *     anywhere but its free list is never released.
+ *   - A thread's free of a block of a slab it does not own never enters its
+ *     caches (that would hand the block out again next to the owner's
+ *     blocks: false sharing); it joins the thread's remote run, one run of
+ *     one slab at a time, which goes on the slab's remote queue with one
+ *     CAS when a block of another slab comes, when it is full, and at the
+ *     thread's slow malloc, trim and exit.
  *   - On thread exit each owned slab is drained; an empty one goes back to
  *     its SuperSlab, any other is abandoned (xowner = 0, put on the
  *     abandoned list of its class) and adopted later by a CAS on xowner.
@@ -56,6 +64,17 @@ HAK_INLINE char *_hak_slab_start(const struct hak_slab *s)
     return (char *)_hak_ss_of(s) + ((size_t)s->index << HAK_SLAB_SHIFT);
 }
 
+HAK_INLINE char *_hak_slab_end(const struct hak_slab *s)
+{
+    return _hak_slab_start(s) + (size_t)s->capacity * s->block_size;
+}
+
+/* t owns s (the empty thread, whose id is HAK_ID_NONE, owns nothing). */
+HAK_INLINE bool _hak_ss_owns(const struct hak_thread *t, const struct hak_slab *s)
+{
+    return atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id;
+}
+
 void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls);
 void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b);
 
@@ -89,8 +108,7 @@ HAK_INLINE void *_hak_ss_pop(struct hak_thread *t, unsigned cls)
  * the push changes no list; false sends the caller to _hak_ss_push_slow. */
 HAK_INLINE bool _hak_ss_push_fast(struct hak_thread *t, struct hak_slab *s, void *b)
 {
-    if (hak_likely(atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id &&
-                   s->used > 1 && s->list != HAK_SLAB_FULL)) {
+    if (hak_likely(_hak_ss_owns(t, s) && s->used > 1 && s->list != HAK_SLAB_FULL)) {
         *(void **)b = s->free;
         s->free = b;
         s->used--;
@@ -101,7 +119,8 @@ HAK_INLINE bool _hak_ss_push_fast(struct hak_thread *t, struct hak_slab *s, void
 }
 
 /* Return b (a block of a SuperSlab) to its slab: the owner's free list if t
- * owns the slab, else the remote queue. Never refuses. */
+ * owns the slab, else (through t's remote run) the remote queue. Never
+ * refuses. */
 HAK_INLINE void _hak_ss_push(struct hak_thread *t, void *b)
 {
     struct hak_slab *s = _hak_slab_of(b);
@@ -111,6 +130,8 @@ HAK_INLINE void _hak_ss_push(struct hak_thread *t, void *b)
 
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n);
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
+/* Puts t's remote run on its slab's queue. */
+void _hak_ss_run_flush(struct hak_thread *t);
 /* Thread exit: drain, release empty slabs, abandon the rest. */
 void _hak_ss_thread_exit(struct hak_thread *t);
 /* Drain every owned slab and release those that are empty; also sweeps

@@ -83,7 +83,7 @@ static void *carve_all(void *arg)
     free(seen);
     ck_assert_uint_eq(s->used, cap);
     ck_assert_ptr_null(s->free);
-    ck_assert_ptr_eq(s->bump, s->end);
+    ck_assert_ptr_eq(s->bump, _hak_slab_end(s));
     for (uint32_t i = 0; i < cap; i++)
         _hak_ss_push(t, blocks[i]);
     ck_assert_uint_eq(s->used, 0);
@@ -140,8 +140,14 @@ static void *remote_owner(void *arg)
 static void *remote_freer(void *arg)
 {
     struct remote_case *rc = arg;
+    struct hak_thread *t = me();
     pthread_barrier_wait(&rc->go);
-    _hak_ss_push(me(), rc->victim);
+    _hak_ss_push(t, rc->victim);
+    /* Staged in the freer's remote run, then queued with one push. */
+    ck_assert_ptr_null(atomic_load(&_hak_slab_of(rc->victim)->xremote));
+    ck_assert_uint_eq(t->run.n, 1);
+    _hak_ss_run_flush(t);
+    ck_assert_uint_eq(t->run.n, 0);
     pthread_barrier_wait(&rc->freed);
     pthread_barrier_wait(&rc->checked);
     return NULL;
@@ -158,6 +164,37 @@ START_TEST(remote_free_reaches_owner_after_drain)
     pthread_create(&b, NULL, remote_freer, &rc);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
+}
+END_TEST
+
+/* ---- a block freed by another thread goes home, not into its caches ---- */
+
+#define HOME_N 8
+#define HOME_SIZE 48
+
+static void *home_freer(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < HOME_N; i++) {
+        hak_free(blocks[i]);
+        /* Handing it out again here would put this thread's data on the
+         * owner's cache lines (passive false sharing). */
+        char *q = hak_malloc(HOME_SIZE);
+        ck_assert_ptr_nonnull(q);
+        for (int k = 0; k < HOME_N; k++)
+            ck_assert_ptr_ne(q, blocks[k]);
+        memset(q, 1, HOME_SIZE);
+        hak_free(q);
+    }
+    return NULL;
+}
+
+START_TEST(remote_free_goes_home)
+{
+    void *blocks[HOME_N];
+    for (int i = 0; i < HOME_N; i++)
+        blocks[i] = hak_malloc(HOME_SIZE);
+    run(home_freer, blocks);
 }
 END_TEST
 
@@ -254,6 +291,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, carve_and_return_conserves_counts, 0, 5);
     tcase_add_test(tc, remote_free_reaches_owner_after_drain);
+    tcase_add_test(tc, remote_free_goes_home);
     tcase_add_test(tc, exited_thread_slab_is_adopted);
     tcase_add_test(tc, empty_superslab_is_released);
     suite_add_tcase(s, tc);
