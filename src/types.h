@@ -82,7 +82,9 @@ struct hak_slab {
     struct hak_slab *next, *prev;
 
     /* Written by other threads (every remote push), so on its own line. */
-    _Alignas(HAK_CACHE_LINE) _Atomic(void *) xremote; /* MPSC stack of blocks freed by non-owners */
+    /* MPSC stack of blocks freed by non-owners: its head and its length
+     * packed in one word (superslab.c). */
+    _Alignas(HAK_CACHE_LINE) _Atomic(uintptr_t) xremote;
     struct hak_slab *abandoned_next; /* under the abandoned-list lock */
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: bit i set while block i is held by the program. */

@@ -232,21 +232,27 @@ static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
     s->list = HAK_SLAB_NONE;
     s->next = s->prev = s->abandoned_next = NULL;
     s->in_use = 1;
-    atomic_store_explicit(&s->xremote, NULL, memory_order_relaxed);
+    atomic_store_explicit(&s->xremote, 0, memory_order_relaxed);
     atomic_store_explicit(&s->xowner, owner, memory_order_release);
 }
 
-/* Moves the remote queue to the local free list; returns blocks moved. */
+/* Moves the remote queue to the local free list; returns blocks moved.
+ * The usual drain finds the local list empty and takes the queue as it
+ * is: no block is read, so a block another core freed stays in that
+ * core's cache until the owner hands it out. */
 static uint32_t slab_drain(struct hak_slab *s)
 {
-    if (atomic_load_explicit(&s->xremote, memory_order_relaxed) == NULL)
+    if (atomic_load_explicit(&s->xremote, memory_order_relaxed) == 0)
         return 0;
-    void *head = atomic_exchange_explicit(&s->xremote, NULL, memory_order_acquire);
-    uint32_t n = 1;
-    void *tail = head;
-    for (void *next; (next = _hak_link_get(tail)) != NULL; n++)
-        tail = next;
-    _hak_link_set(tail, s->free);
+    uintptr_t x = atomic_exchange_explicit(&s->xremote, 0, memory_order_acquire);
+    void *head = _hak_remote_head(x);
+    uint32_t n = _hak_remote_len(x);
+    if (s->free != NULL) {
+        void *tail = head;
+        for (void *next; (next = _hak_link_get(tail)) != NULL;)
+            tail = next;
+        _hak_link_set(tail, s->free);
+    }
     s->free = head;
     s->used -= n;
     HAK_TRACE(_hak_tls, HAK_EV_DRAIN, s->cls, head);
@@ -472,15 +478,16 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     }
 }
 
-/* Pushes the chain head..tail (blocks of s, linked but for tail) on s's
+/* Pushes the chain head..tail (n blocks of s, linked but for tail) on s's
  * remote queue with one CAS. */
 HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
-                            bool track)
+                            uint32_t n, bool track)
 {
-    void *old = atomic_load_explicit(&s->xremote, memory_order_relaxed);
+    uintptr_t old = atomic_load_explicit(&s->xremote, memory_order_relaxed), x;
     do {
-        _hak_link_set_if(track, tail, old);
-    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, head, memory_order_release,
+        _hak_link_set_if(track, tail, _hak_remote_head(old));
+        x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
+    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, x, memory_order_release,
                                                     memory_order_relaxed));
     HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
 }
@@ -505,7 +512,7 @@ void _hak_ss_run_flush(struct hak_thread *t)
     struct hak_remote_run *r = &t->run;
     if (r->n == 0)
         return;
-    remote_push(t, r->slab, r->head, r->tail, false);
+    remote_push(t, r->slab, r->head, r->tail, r->n, false);
     *r = (struct hak_remote_run){0};
 }
 
@@ -550,7 +557,7 @@ HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, boo
     if (!track && t->state == HAK_THREAD_ACTIVE)
         run_add(t, s, b);
     else
-        remote_push(t, s, b, b, track);
+        remote_push(t, s, b, b, 1, track);
 }
 
 static HAK_NOINLINE void push_slow_tracked(struct hak_thread *t, struct hak_slab *s, void *b)
@@ -592,7 +599,7 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
         size_t j = i + 1;
         for (; j < n && _hak_slab_of(in[j]) == s; j++)
             _hak_link_set_if(false, in[j - 1], in[j]);
-        remote_push(t, s, in[i], in[j - 1], false);
+        remote_push(t, s, in[i], in[j - 1], (uint32_t)(j - i), false);
         count_remote(t, (uint32_t)(j - i));
         i = j;
     }

@@ -7,7 +7,8 @@
  *     serves one class while it is out of the pool.
  *   - A slab has one owner (xowner = thread id) or none (0 = abandoned).
  *     Only the owner touches free/bump/used/lists. Every other thread
- *     returns a block by pushing it on xremote (an atomic MPSC stack).
+ *     returns a block by pushing it on xremote (an atomic MPSC stack that
+ *     also counts its blocks).
  *   - The owner drains xremote into free at three points only: before
  *     taking from a slab whose free list and bump area are empty, when it
  *     adopts a slab, and when it trims or exits. It never pops a free list
@@ -74,6 +75,21 @@ HAK_INLINE bool _hak_ss_owns(const struct hak_thread *t, const struct hak_slab *
 {
     return atomic_load_explicit(&s->xowner, memory_order_relaxed) == t->id;
 }
+
+/* A slab's xremote packs the head of its remote queue (a SuperSlab
+ * address, below 2^HAK_MAP_ADDR_BITS: the chunk map refuses any other)
+ * with the queue's length (at most a slab's capacity) in its top bits, so a
+ * push is one CAS and a drain knows how many blocks it takes without
+ * walking them. */
+#define HAK_REMOTE_SHIFT 48
+_Static_assert(HAK_MAP_ADDR_BITS <= HAK_REMOTE_SHIFT, "queue heads fit under the count");
+_Static_assert(HAK_SLAB_SIZE / HAK_ALIGN < ((uint64_t)1 << (64 - HAK_REMOTE_SHIFT)),
+               "a slab's blocks fit the count");
+HAK_INLINE void *_hak_remote_head(uintptr_t x)
+{
+    return (void *)(x & (((uintptr_t)1 << HAK_REMOTE_SHIFT) - 1));
+}
+HAK_INLINE uint32_t _hak_remote_len(uintptr_t x) { return (uint32_t)(x >> HAK_REMOTE_SHIFT); }
 
 void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls);
 void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b);

@@ -123,13 +123,14 @@ static void *remote_owner(void *arg)
     pthread_barrier_wait(&rc->go);
     pthread_barrier_wait(&rc->freed);
     /* Queued remotely, not yet visible to the owner's list. */
-    ck_assert_ptr_eq(atomic_load(&s->xremote), rc->victim);
+    ck_assert_ptr_eq(_hak_remote_head(atomic_load(&s->xremote)), rc->victim);
+    ck_assert_uint_eq(_hak_remote_len(atomic_load(&s->xremote)), 1);
     ck_assert(!list_has(s->free, rc->victim));
     ck_assert_uint_eq(s->used, 4);
     /* The slab is empty locally: the pop drains and returns the victim. */
     void *b = _hak_ss_pop(t, rc->cls);
     ck_assert_ptr_eq(b, rc->victim);
-    ck_assert_ptr_null(atomic_load(&s->xremote));
+    ck_assert_uint_eq(atomic_load(&s->xremote), 0);
     ck_assert_uint_eq(s->used, 4);
     for (int i = 0; i < 4; i++)
         _hak_ss_push(t, rc->blocks[i]);
@@ -144,7 +145,7 @@ static void *remote_freer(void *arg)
     pthread_barrier_wait(&rc->go);
     _hak_ss_push(t, rc->victim);
     /* Staged in the freer's remote run, then queued with one push. */
-    ck_assert_ptr_null(atomic_load(&_hak_slab_of(rc->victim)->xremote));
+    ck_assert_uint_eq(atomic_load(&_hak_slab_of(rc->victim)->xremote), 0);
     ck_assert_uint_eq(t->run.n, 1);
     _hak_ss_run_flush(t);
     ck_assert_uint_eq(t->run.n, 0);
