@@ -79,8 +79,10 @@ static void put_field(FILE *f, const char *label, uint64_t v)
 {
     put(f, "  ");
     put(f, label);
-    for (size_t n = strlen(label); n < 24; n++)
+    size_t n = strlen(label);
+    do
         put(f, " ");
+    while (++n < 26);
     put_u(f, v);
     put(f, "\n");
 }
