@@ -25,6 +25,7 @@ struct hak_sll {
     void *head;
     uint32_t n, cap;
 };
+_Static_assert(sizeof(struct hak_sll) == 16, "a class's list head is 16 bytes");
 
 HAK_INLINE void *_hak_sll_pop(struct hak_sll *l, unsigned cls)
 {

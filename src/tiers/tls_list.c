@@ -12,7 +12,7 @@ _Static_assert(sizeof(((struct hak_tls_list_tls *)0)->c) / sizeof(struct hak_tls
  * valgrind, so the link word is opened around them (track.h). */
 static void *tls_pop(struct hak_thread *t, unsigned cls)
 {
-    _hak_link_open(t->tls_list.c[cls].l.head);
+    _hak_link_open(t->tls_list.l[cls].head);
     void *b = _hak_tls_list_pop_inline(t, cls);
     _hak_link_close(b);
     return b;
@@ -28,30 +28,32 @@ static bool tls_push(struct hak_thread *t, unsigned cls, void *b)
 
 static size_t tls_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
-    return _hak_sll_pop_batch(&t->tls_list.c[cls].l, cls, out, n);
+    return _hak_sll_pop_batch(&t->tls_list.l[cls], cls, out, n);
 }
 
 static size_t tls_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
 {
-    return _hak_sll_push_batch(&t->tls_list.c[cls].l, in, n);
+    return _hak_sll_push_batch(&t->tls_list.l[cls], in, n);
 }
 
 static size_t tls_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    if (c->l.cap == 0)
+    struct hak_sll *l = &t->tls_list.l[cls];
+    if (l->cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->misses, 1);
     size_t want = c->batch;
     uint32_t grown = c->batch * 2;
-    c->batch = grown > c->l.cap ? (c->l.cap > HAK_TLS_BATCH_MIN ? c->l.cap : HAK_TLS_BATCH_MIN) : grown;
+    c->batch = grown > l->cap ? (l->cap > HAK_TLS_BATCH_MIN ? l->cap : HAK_TLS_BATCH_MIN) : grown;
     return want;
 }
 
 static size_t tls_spill(struct hak_thread *t, unsigned cls)
 {
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    if (c->l.cap == 0)
+    struct hak_sll *l = &t->tls_list.l[cls];
+    if (l->cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
     size_t give = c->batch;
@@ -73,7 +75,7 @@ static uint64_t tls_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += HAK_RELAXED_GET(t->tls_list.c[cls].l.n);
+        n += HAK_RELAXED_GET(t->tls_list.l[cls].n);
     return n;
 }
 
@@ -90,7 +92,8 @@ static void tls_thread_init(struct hak_thread *t)
     uint32_t knob = _hak_opt.tls_list ? _hak_opt.tls_list_cap : 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
         struct hak_tls_list_class *c = &t->tls_list.c[cls];
-        c->l.cap = _hak_tier_cap(knob, hak_class_size(cls));
+        struct hak_sll *l = &t->tls_list.l[cls];
+        l->cap = _hak_tier_cap(knob, hak_class_size(cls));
         c->batch = HAK_TLS_BATCH_MIN;
     }
 }

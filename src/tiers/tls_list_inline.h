@@ -6,15 +6,14 @@
 
 HAK_INLINE void *_hak_tls_list_pop_inline(struct hak_thread *t, unsigned cls)
 {
-    struct hak_tls_list_class *c = &t->tls_list.c[cls];
-    void *b = _hak_sll_pop(&c->l, cls);
-    HAK_DEBUG(if (b != NULL) HAK_RELAXED_ADD(c->hits, 1));
+    void *b = _hak_sll_pop(&t->tls_list.l[cls], cls);
+    HAK_DEBUG(if (b != NULL) HAK_RELAXED_ADD(t->tls_list.c[cls].hits, 1));
     return b;
 }
 
 HAK_INLINE bool _hak_tls_list_push_inline(struct hak_thread *t, unsigned cls, void *b)
 {
-    return _hak_sll_push(&t->tls_list.c[cls].l, b);
+    return _hak_sll_push(&t->tls_list.l[cls], b);
 }
 
 #endif /* HAK_TIERS_TLS_LIST_INLINE_H */

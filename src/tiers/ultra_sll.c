@@ -12,7 +12,7 @@ _Static_assert(sizeof(((struct hak_ultra_sll_tls *)0)->c) / sizeof(struct hak_ul
  * valgrind, so the link word is opened around them (track.h). */
 static void *ultra_pop(struct hak_thread *t, unsigned cls)
 {
-    _hak_link_open(t->ultra_sll.c[cls].l.head);
+    _hak_link_open(t->ultra_sll.l[cls].head);
     void *b = _hak_ultra_sll_pop_inline(t, cls);
     _hak_link_close(b);
     return b;
@@ -28,28 +28,30 @@ static bool ultra_push(struct hak_thread *t, unsigned cls, void *b)
 
 static size_t ultra_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
-    return _hak_sll_pop_batch(&t->ultra_sll.c[cls].l, cls, out, n);
+    return _hak_sll_pop_batch(&t->ultra_sll.l[cls], cls, out, n);
 }
 
 static size_t ultra_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
 {
-    return _hak_sll_push_batch(&t->ultra_sll.c[cls].l, in, n);
+    return _hak_sll_push_batch(&t->ultra_sll.l[cls], in, n);
 }
 
 static size_t ultra_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
+    struct hak_sll *l = &t->ultra_sll.l[cls];
     HAK_RELAXED_ADD(c->misses, 1);
-    return c->l.cap == 0 ? 0 : (c->l.cap + 1) / 2;
+    return l->cap == 0 ? 0 : (l->cap + 1) / 2;
 }
 
 static size_t ultra_spill(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
-    if (c->l.cap == 0)
+    struct hak_sll *l = &t->ultra_sll.l[cls];
+    if (l->cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
-    return (c->l.cap + 1) / 2;
+    return (l->cap + 1) / 2;
 }
 
 static void ultra_flush(struct hak_thread *t, hak_sink_fn below)
@@ -66,7 +68,7 @@ static uint64_t ultra_cached(const struct hak_thread *t)
 {
     uint64_t n = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        n += HAK_RELAXED_GET(t->ultra_sll.c[cls].l.n);
+        n += HAK_RELAXED_GET(t->ultra_sll.l[cls].n);
     return n;
 }
 
@@ -82,7 +84,7 @@ static void ultra_thread_init(struct hak_thread *t)
 {
     uint32_t knob = _hak_opt.ultra ? _hak_opt.ultra_cap : 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++)
-        t->ultra_sll.c[cls].l.cap = _hak_tier_cap(knob, hak_class_size(cls));
+        t->ultra_sll.l[cls].cap = _hak_tier_cap(knob, hak_class_size(cls));
 }
 
 const struct hak_tier_ops _hak_ultra_sll_ops = {

@@ -17,14 +17,16 @@
 
 #include "sll.h"
 
+/* The statistics, apart from the lists so the hot part of all classes
+ * (16 bytes each) fits in ten cache lines. */
 struct hak_ultra_sll_class {
-    struct hak_sll l;
     uint64_t misses, spills;
     uint64_t hits;                      /* counted in debug builds only */
 };
 
 struct hak_ultra_sll_tls {
-    struct hak_ultra_sll_class c[40];   /* HAK_NCLASSES */
+    struct hak_sll l[40];               /* HAK_NCLASSES */
+    struct hak_ultra_sll_class c[40];
 };
 
 #endif /* HAK_TIERS_ULTRA_SLL_H */
