@@ -144,9 +144,12 @@ static void *remote_freer(void *arg)
     struct hak_thread *t = me();
     pthread_barrier_wait(&rc->go);
     _hak_ss_push(t, rc->victim);
-    /* Staged in the freer's remote run, then queued with one push. */
-    ck_assert_uint_eq(atomic_load(&_hak_slab_of(rc->victim)->xremote), 0);
-    ck_assert_uint_eq(t->run.n, 1);
+    /* Staged in the freer's remote run, then queued with one push. (Under
+     * valgrind a remote free is queued at once: track.h.) */
+    if (!HAK_TRACK_ON) {
+        ck_assert_uint_eq(atomic_load(&_hak_slab_of(rc->victim)->xremote), 0);
+        ck_assert_uint_eq(t->run.n, 1);
+    }
     _hak_ss_run_flush(t);
     ck_assert_uint_eq(t->run.n, 0);
     pthread_barrier_wait(&rc->freed);
