@@ -346,14 +346,48 @@ static void slab_abandon(struct hak_slab *s)
     pthread_mutex_unlock(&abandon_lock);
 }
 
+/* Abandoned slabs of a class looked at per adoption. */
+#define ADOPT_SCAN 8
+
+/* Takes the abandoned slab of cls with the most blocks back in its remote
+ * queue among the first ADOPT_SCAN (its queue length is exact, and used
+ * is stable under the lock), so a thread fills the holes others' frees
+ * left rather than a slab still nearly full; those found wholly free on the
+ * way go back to the pool. */
 static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
 {
     if (HAK_RELAXED_GET(abandoned[cls]) == NULL) /* a peek; the lock decides */
         return NULL;
     pthread_mutex_lock(&abandon_lock);
-    struct hak_slab *s = abandoned[cls];
-    if (s != NULL) {
-        HAK_RELAXED_SET(abandoned[cls], s->abandoned_next);
+    struct hak_slab **link = &abandoned[cls], **best = NULL, *s;
+    uint32_t best_len = 0;
+    for (unsigned i = 0; i < ADOPT_SCAN && (s = *link) != NULL; i++) {
+        uint32_t len = _hak_remote_len(atomic_load_explicit(&s->xremote, memory_order_relaxed));
+        if (len == s->used) {
+            HAK_RELAXED_SET(*link, s->abandoned_next);
+            HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
+            s->abandoned_next = NULL;
+            slab_drain(s);
+            if (s->used == 0) {
+                HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+                pool_release(s);
+                continue;
+            }
+            /* A push landed between the peek and the drain: keep it. */
+            s->abandoned_next = *link;
+            HAK_RELAXED_SET(*link, s);
+            HAK_RELAXED_ADD(abandoned_count, 1);
+        }
+        if (best == NULL || len > best_len) {
+            best = link;
+            best_len = len;
+        }
+        link = &s->abandoned_next;
+    }
+    s = NULL;
+    if (best != NULL) {
+        s = *best;
+        HAK_RELAXED_SET(*best, s->abandoned_next);
         HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
     }
     pthread_mutex_unlock(&abandon_lock);
