@@ -11,7 +11,10 @@
  * hak_trim(), so the block counts of the statistics never change under a
  * reader's feet. HAKMEM_DECAY_MS=0 decommits a slab
  * as soon as it is free and starts no thread. After fork() the child has
- * no purger; the next kick starts one.
+ * no purger; the next kick starts one. pthread_create allocates through
+ * hakmem, so a kick inside a section holding a lock that allocation may
+ * need (_hak_decay_hold: the abandoned-slab lock, the orphan heap) puts the
+ * start off to the end of the section.
  *
  * The purger allocates nothing and has no hakmem thread state.
  */
@@ -29,6 +32,9 @@ static pthread_cond_t decay_cond = PTHREAD_COND_INITIALIZER;
  * kick while it is set costs one atomic load, no lock, no syscall. */
 static _Atomic bool pending;
 static _Atomic bool purger_started;
+/* The calling thread's _hak_decay_hold depth, and a start it put off. */
+static __thread unsigned hold_depth HAK_TLS_MODEL;
+static __thread bool start_held HAK_TLS_MODEL;
 
 uint64_t _hak_now_ms(void)
 {
@@ -85,14 +91,31 @@ static void purger_start(void)
 
 void _hak_decay_kick(void)
 {
-    if (_hak_opt.decay_ms == 0 || atomic_load_explicit(&pending, memory_order_relaxed) ||
-        atomic_exchange(&pending, true))
+    if (_hak_opt.decay_ms == 0)
         return;
-    if (!atomic_exchange(&purger_started, true))
-        purger_start();
+    if (!atomic_load_explicit(&purger_started, memory_order_relaxed)) {
+        if (hold_depth != 0) {
+            start_held = true;
+            return;
+        }
+        if (!atomic_exchange(&purger_started, true))
+            purger_start();
+    }
+    if (atomic_load_explicit(&pending, memory_order_relaxed) || atomic_exchange(&pending, true))
+        return;
     pthread_mutex_lock(&decay_lock);
     pthread_cond_signal(&decay_cond);
     pthread_mutex_unlock(&decay_lock);
+}
+
+void _hak_decay_hold(void) { hold_depth++; }
+
+void _hak_decay_release(void)
+{
+    if (--hold_depth == 0 && start_held) {
+        start_held = false;
+        _hak_decay_kick();
+    }
 }
 
 size_t _hak_decay_purge_all(void)

@@ -88,6 +88,11 @@ struct hak_tier_stats;
 uint64_t _hak_now_ms(void);
 /* Something became purgeable: make sure the purger will look at it. */
 void _hak_decay_kick(void);
+/* Brackets a section holding a lock that an allocation may need: a kick
+ * inside it that would start the purger thread (pthread_create allocates)
+ * is carried out when the outermost section ends. */
+void _hak_decay_hold(void);
+void _hak_decay_release(void);
 /* Everything purgeable now, whatever its age (hak_trim). */
 size_t _hak_decay_purge_all(void);
 void _hak_decay_fork_child(void);
@@ -122,6 +127,11 @@ void _hak_large_fork_parent(void);
 void _hak_large_fork_child(void);
 
 /* ---- thread.c ---- */
+#if HAK_INITIAL_EXEC_TLS
+#define HAK_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define HAK_TLS_MODEL
+#endif
 extern __thread struct hak_thread *_hak_tls;
 extern struct hak_thread _hak_thread_empty;
 /* The calling thread's state, initialised (or the orphan heap, locked, for a

@@ -27,12 +27,6 @@
 
 _Static_assert(HAK_PLAN_DEPTH <= 4, "exited_tier has a row per cache tier");
 
-#if HAK_INITIAL_EXEC_TLS
-#define HAK_TLS_MODEL __attribute__((tls_model("initial-exec")))
-#else
-#define HAK_TLS_MODEL
-#endif
-
 struct hak_thread _hak_thread_empty = {.id = HAK_ID_NONE, .state = HAK_THREAD_UNINIT};
 static struct hak_thread thread_dead = {.id = HAK_ID_NONE, .state = HAK_THREAD_DEAD};
 __thread struct hak_thread *_hak_tls HAK_TLS_MODEL = &_hak_thread_empty;
@@ -149,6 +143,7 @@ struct hak_thread *_hak_thread_get(bool *locked)
             return t;
     }
     /* Exiting, initialising hakmem itself, or out of memory for state. */
+    _hak_decay_hold();
     pthread_mutex_lock(&orphan_lock);
     *locked = true;
     return &orphan;
@@ -157,6 +152,7 @@ struct hak_thread *_hak_thread_get(bool *locked)
 void _hak_orphan_unlock(void)
 {
     pthread_mutex_unlock(&orphan_lock);
+    _hak_decay_release();
 }
 
 void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthreads)

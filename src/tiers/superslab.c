@@ -47,6 +47,21 @@ static pthread_mutex_t abandon_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_slab *abandoned[HAK_NCLASSES];
 static size_t abandoned_count;
 
+/* The lock's sections hold the decay's start (decay.c): releasing a slab
+ * may start the purger thread, and pthread_create allocates, possibly
+ * reaching adopt(). */
+static void abandon_take(void)
+{
+    _hak_decay_hold();
+    pthread_mutex_lock(&abandon_lock);
+}
+
+static void abandon_drop(void)
+{
+    pthread_mutex_unlock(&abandon_lock);
+    _hak_decay_release();
+}
+
 /* Blocks returned by threads that have no counters of their own (not yet
  * initialised, or past their exit destructor). */
 static _Atomic uint64_t stateless_in;
@@ -339,11 +354,11 @@ static void slab_make_cur(struct hak_thread *t, struct hak_slab *s)
 static void slab_abandon(struct hak_slab *s)
 {
     atomic_store_explicit(&s->xowner, 0, memory_order_release);
-    pthread_mutex_lock(&abandon_lock);
+    abandon_take();
     s->abandoned_next = abandoned[s->cls];
     HAK_RELAXED_SET(abandoned[s->cls], s);
     HAK_RELAXED_ADD(abandoned_count, 1);
-    pthread_mutex_unlock(&abandon_lock);
+    abandon_drop();
 }
 
 /* Abandoned slabs of a class looked at per adoption. */
@@ -358,7 +373,7 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
 {
     if (HAK_RELAXED_GET(abandoned[cls]) == NULL) /* a peek; the lock decides */
         return NULL;
-    pthread_mutex_lock(&abandon_lock);
+    abandon_take();
     struct hak_slab **link = &abandoned[cls], **best = NULL, *s;
     uint32_t best_len = 0;
     for (unsigned i = 0; i < ADOPT_SCAN && (s = *link) != NULL; i++) {
@@ -390,7 +405,7 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
         HAK_RELAXED_SET(*best, s->abandoned_next);
         HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
     }
-    pthread_mutex_unlock(&abandon_lock);
+    abandon_drop();
     if (s == NULL)
         return NULL;
     uint64_t none = 0;
@@ -429,9 +444,9 @@ static void sweep_abandoned(void)
 {
     if (HAK_RELAXED_GET(abandoned_count) == 0) /* a peek; the lock decides */
         return;
-    pthread_mutex_lock(&abandon_lock);
+    abandon_take();
     sweep_abandoned_locked();
-    pthread_mutex_unlock(&abandon_lock);
+    abandon_drop();
 }
 
 /* ------------------------------------------------------------ tier ops */
@@ -691,14 +706,14 @@ static void trim_slab(struct hak_thread *t, struct hak_slab *s)
 
 size_t _hak_ss_trim(struct hak_thread *t)
 {
-    pthread_mutex_lock(&abandon_lock);
+    abandon_take();
     if (t != NULL)
         _hak_ss_run_flush(t);
     trim_bytes = sweep_abandoned_locked();
     if (t != NULL)
         for_each_slab(t, trim_slab);
     size_t r = trim_bytes;
-    pthread_mutex_unlock(&abandon_lock);
+    abandon_drop();
     return r;
 }
 
@@ -798,9 +813,9 @@ size_t _hak_ss_purge(uint64_t now, bool all)
 {
     size_t bytes = 0;
     struct hak_superslab *doomed = NULL;
-    pthread_mutex_lock(&abandon_lock);
+    abandon_take();
     bytes += sweep_abandoned_locked();
-    pthread_mutex_unlock(&abandon_lock);
+    abandon_drop();
     pthread_mutex_lock(&pool_lock);
     for (struct hak_superslab *ss = all_head, *next; ss != NULL; ss = next) {
         next = ss->all_next;
