@@ -66,7 +66,10 @@ void _hak_free_block(void *p)
     struct hak_thread *t = _hak_thread_get(&locked);
     struct hak_slab *s = _hak_slab_of(p);
     if (locked) {
+        /* The orphan heap serves threads that will not come back to flush
+         * a remote run: none is left behind. */
         _hak_ss_push(t, p);
+        _hak_ss_run_flush(t);
         _hak_orphan_unlock();
     } else if (!_hak_ss_owns(t, s)) {
         _hak_ss_push_slow(t, s, p);

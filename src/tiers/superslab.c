@@ -496,7 +496,7 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
     return empty;
 }
 
-void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
+static void *pop_slow(struct hak_thread *t, unsigned cls)
 {
     struct hak_ss_class *c = &t->ss[cls];
     _hak_ss_run_flush(t);
@@ -527,18 +527,31 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     }
 }
 
+/* Holds the decay's start for the whole call: pthread_create allocates,
+ * and an allocation re-entering this function while a slab is between
+ * lists (the class's cur taken, the new one not yet set) would leave a
+ * slab on no list at all. */
+void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
+{
+    _hak_decay_hold();
+    void *b = pop_slow(t, cls);
+    _hak_decay_release();
+    return b;
+}
+
 /* Pushes the chain head..tail (n blocks of s, linked but for tail) on s's
  * remote queue with one CAS. */
 HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
                             uint32_t n, bool track)
 {
+    /* Before the CAS: after it the owner may drain, release and reuse s. */
+    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
     uintptr_t old = atomic_load_explicit(&s->xremote, memory_order_relaxed), x;
     do {
         _hak_link_set_if(track, tail, _hak_remote_head(old));
         x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
     } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, x, memory_order_release,
                                                     memory_order_relaxed));
-    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
 }
 
 /* n blocks came back to slabs t does not own. */
