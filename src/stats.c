@@ -75,7 +75,8 @@ static void put_u(FILE *f, uint64_t v)
     fputs(_hak_utoa(v, num), f);
 }
 
-static void put_field(FILE *f, const char *label, uint64_t v)
+/* "  label", padded to column 28 with at least one space. */
+static void put_label(FILE *f, const char *label)
 {
     put(f, "  ");
     put(f, label);
@@ -83,6 +84,11 @@ static void put_field(FILE *f, const char *label, uint64_t v)
     do
         put(f, " ");
     while (++n < 26);
+}
+
+static void put_field(FILE *f, const char *label, uint64_t v)
+{
+    put_label(f, label);
     put_u(f, v);
     put(f, "\n");
 }
@@ -97,6 +103,28 @@ static void json_field(FILE *f, const char *name, uint64_t v, bool comma)
         put(f, ",");
 }
 
+/* The counters both printers show: (text label, JSON key, value), with
+ * st and all (heap) or bs (backend) in scope. */
+#define HEAP_FIELDS(X)                                                                         \
+    X("live small blocks", "live_small_blocks", st->live_small_blocks)                         \
+    X("live large blocks", "live_large_blocks", st->live_large_blocks)                         \
+    X("cached blocks", "cached_blocks", st->cached_blocks)                                     \
+    X("superslabs", "superslabs", st->superslabs)                                              \
+    X("mapped bytes", "mapped_bytes", st->mapped_bytes)                                        \
+    X("superslab resident bytes", "superslab_resident_bytes", all.resident)                    \
+    X("cached large spans", "large_cached_spans", st->large_cached_spans)                      \
+    X("threads", "threads", st->threads)                                                       \
+    X("remote frees", "remote_frees", st->remote_frees)                                        \
+    X("slab adoptions", "adoptions", st->adoptions)                                            \
+    X("slabs acquired", "slabs_acquired", all.ctr.slabs_acquired)                              \
+    X("slabs released", "slabs_released", all.ctr.slabs_released)
+#define BACKEND_FIELDS(X)                                                                      \
+    X("backend regions", "regions", bs.regions)                                                \
+    X("backend reserved bytes", "reserved_bytes", bs.reserved_bytes)                           \
+    X("backend limit bytes", "limit_bytes", bs.limit_bytes)                                    \
+    X("decommitted bytes", "decommitted_bytes", bs.decommitted_bytes)                          \
+    X("recommitted bytes", "recommitted_bytes", bs.recommitted_bytes)
+
 HAK_EXPORT void hak_stats_print(FILE *out)
 {
     struct stats_all all;
@@ -105,30 +133,17 @@ HAK_EXPORT void hak_stats_print(FILE *out)
     put(out, "hakmem " PACKAGE_VERSION ", plan " HAK_PLAN_STRING ", ");
     put(out, HAKMEM_BUILD_RELEASE ? "release" : "debug");
     put(out, " build\n");
-    put_field(out, "live small blocks", st->live_small_blocks);
-    put_field(out, "live large blocks", st->live_large_blocks);
-    put_field(out, "cached blocks", st->cached_blocks);
-    put_field(out, "superslabs", st->superslabs);
-    put_field(out, "mapped bytes", st->mapped_bytes);
-    put_field(out, "superslab resident bytes", all.resident);
-    put_field(out, "cached large spans", st->large_cached_spans);
-    put_field(out, "threads", st->threads);
-    put_field(out, "remote frees", st->remote_frees);
-    put_field(out, "slab adoptions", st->adoptions);
-    put_field(out, "slabs acquired", all.ctr.slabs_acquired);
-    put_field(out, "slabs released", all.ctr.slabs_released);
+#define TEXT_FIELD(label, key, v) put_field(out, label, v);
+    HEAP_FIELDS(TEXT_FIELD)
     struct hak_backend_stats bs;
     HAK_BACKEND->stats(&bs);
-    put(out, "  backend                 ");
+    put_label(out, "backend");
     put(out, HAK_BACKEND->name);
     put(out, " (");
     put(out, bs.mode);
     put(out, ")\n");
-    put_field(out, "backend regions", bs.regions);
-    put_field(out, "backend reserved bytes", bs.reserved_bytes);
-    put_field(out, "backend limit bytes", bs.limit_bytes);
-    put_field(out, "decommitted bytes", bs.decommitted_bytes);
-    put_field(out, "recommitted bytes", bs.recommitted_bytes);
+    BACKEND_FIELDS(TEXT_FIELD)
+#undef TEXT_FIELD
     for (unsigned level = 0; level < _hak_plan_depth; level++) {
         put(out, "  tier ");
         put(out, _hak_plan_ops[level]->name);
@@ -159,30 +174,19 @@ HAK_EXPORT void hak_stats_print_json(FILE *out)
     put(out, "{\"version\":\"" PACKAGE_VERSION "\",\"plan\":\"" HAK_PLAN_STRING "\",\"build\":\"");
     put(out, HAKMEM_BUILD_RELEASE ? "release" : "debug");
     put(out, "\",");
-    json_field(out, "live_small_blocks", st->live_small_blocks, true);
-    json_field(out, "live_large_blocks", st->live_large_blocks, true);
-    json_field(out, "cached_blocks", st->cached_blocks, true);
-    json_field(out, "superslabs", st->superslabs, true);
-    json_field(out, "mapped_bytes", st->mapped_bytes, true);
-    json_field(out, "superslab_resident_bytes", all.resident, true);
-    json_field(out, "large_cached_spans", st->large_cached_spans, true);
-    json_field(out, "threads", st->threads, true);
-    json_field(out, "remote_frees", st->remote_frees, true);
-    json_field(out, "adoptions", st->adoptions, true);
-    json_field(out, "slabs_acquired", all.ctr.slabs_acquired, true);
-    json_field(out, "slabs_released", all.ctr.slabs_released, true);
+#define JSON_FIELD(label, key, v) json_field(out, key, v, true);
+    HEAP_FIELDS(JSON_FIELD)
     struct hak_backend_stats bs;
     HAK_BACKEND->stats(&bs);
+#undef JSON_FIELD
     put(out, "\"backend\":{\"name\":\"");
     put(out, HAK_BACKEND->name);
     put(out, "\",\"mode\":\"");
     put(out, bs.mode);
-    put(out, "\",");
-    json_field(out, "regions", bs.regions, true);
-    json_field(out, "reserved_bytes", bs.reserved_bytes, true);
-    json_field(out, "limit_bytes", bs.limit_bytes, true);
-    json_field(out, "decommitted_bytes", bs.decommitted_bytes, true);
-    json_field(out, "recommitted_bytes", bs.recommitted_bytes, false);
+    put(out, "\"");
+#define JSON_FIELD_AFTER(label, key, v) put(out, ","), json_field(out, key, v, false);
+    BACKEND_FIELDS(JSON_FIELD_AFTER)
+#undef JSON_FIELD_AFTER
     put(out, "},");
     put(out, "\"tiers\":[");
     for (unsigned level = 0; level < _hak_plan_depth; level++) {

@@ -361,6 +361,16 @@ static void slab_abandon(struct hak_slab *s)
     abandon_drop();
 }
 
+/* Takes *link's slab off its abandoned list (under abandon_lock). */
+static struct hak_slab *abandoned_unlink(struct hak_slab **link)
+{
+    struct hak_slab *s = *link;
+    HAK_RELAXED_SET(*link, s->abandoned_next);
+    HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
+    s->abandoned_next = NULL;
+    return s;
+}
+
 /* Abandoned slabs of a class looked at per adoption. */
 #define ADOPT_SCAN 8
 
@@ -379,19 +389,12 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
     for (unsigned i = 0; i < ADOPT_SCAN && (s = *link) != NULL; i++) {
         uint32_t len = _hak_remote_len(atomic_load_explicit(&s->xremote, memory_order_relaxed));
         if (len == s->used) {
-            HAK_RELAXED_SET(*link, s->abandoned_next);
-            HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
-            s->abandoned_next = NULL;
-            slab_drain(s);
-            if (s->used == 0) {
-                HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
-                pool_release(s);
-                continue;
-            }
-            /* A push landed between the peek and the drain: keep it. */
-            s->abandoned_next = *link;
-            HAK_RELAXED_SET(*link, s);
-            HAK_RELAXED_ADD(abandoned_count, 1);
+            /* Every block out of it is in its queue: the drain empties it. */
+            slab_drain(abandoned_unlink(link));
+            HAK_ASSERT(s->used == 0);
+            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+            pool_release(s);
+            continue;
         }
         if (best == NULL || len > best_len) {
             best = link;
@@ -399,19 +402,13 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
         }
         link = &s->abandoned_next;
     }
-    s = NULL;
-    if (best != NULL) {
-        s = *best;
-        HAK_RELAXED_SET(*best, s->abandoned_next);
-        HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
-    }
+    s = best != NULL ? abandoned_unlink(best) : NULL;
     abandon_drop();
     if (s == NULL)
         return NULL;
     uint64_t none = 0;
     atomic_compare_exchange_strong_explicit(&s->xowner, &none, t->id, memory_order_acq_rel,
                                             memory_order_relaxed);
-    s->abandoned_next = NULL;
     HAK_TRACE(t, HAK_EV_ADOPT, s->cls, s);
     slab_drain(s);
     HAK_RELAXED_ADD(t->ctr.adoptions, 1);
@@ -428,10 +425,7 @@ static size_t sweep_abandoned_locked(void)
             struct hak_slab *s = *link;
             slab_drain(s);
             if (s->used == 0) {
-                HAK_RELAXED_SET(*link, s->abandoned_next);
-                HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
-                s->abandoned_next = NULL;
-                released += pool_release(s);
+                released += pool_release(abandoned_unlink(link));
             } else {
                 link = &s->abandoned_next;
             }
