@@ -68,7 +68,7 @@ struct hak_slab {
     uint8_t div_shift;          /* exact division by block_size: sizeclass.h */
     uint8_t list;               /* enum hak_slab_list (owner-only) */
     uint32_t div_inv;
-    uint32_t capacity;
+    uint32_t capacity;          /* blocks; 0 while the slab is in the pool */
     uint32_t block_size;
     _Atomic(uint64_t) xowner;   /* thread id; 0 = abandoned */
 
@@ -85,7 +85,13 @@ struct hak_slab {
     /* MPSC stack of blocks freed by non-owners: its head and its length
      * packed in one word (superslab.c). */
     _Alignas(HAK_CACHE_LINE) _Atomic(uintptr_t) xremote;
-    struct hak_slab *abandoned_next; /* under the abandoned-list lock */
+    /* Under the abandoned-list lock: the slab's place on that list, and
+     * while it is there a copy of used (0 otherwise). A pusher reads the
+     * copy without the lock: when its blocks would bring the queue to the
+     * copy, every block is coming back, and it takes the lock to give the
+     * slab back at once (superslab.c). */
+    struct hak_slab *abandoned_next, *abandoned_prev;
+    _Atomic uint32_t xabandoned_used;
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: bit i set while block i is held by the program. */
     _Atomic(uint64_t) xlive[HAK_SLAB_SIZE / HAK_ALIGN / 64];

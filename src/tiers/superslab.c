@@ -194,6 +194,7 @@ static size_t pool_release(struct hak_slab *s)
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
     s->list = HAK_SLAB_NONE;
     s->in_use = 0;
+    s->capacity = 0;            /* every free into it now fails the block check */
     bool kick = false;
     pthread_mutex_lock(&pool_lock);
     ss->free_mask |= 1u << s->index;
@@ -245,7 +246,8 @@ static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
     s->free = NULL;
     s->used = 0;
     s->list = HAK_SLAB_NONE;
-    s->next = s->prev = s->abandoned_next = NULL;
+    s->next = s->prev = s->abandoned_next = s->abandoned_prev = NULL;
+    atomic_store_explicit(&s->xabandoned_used, 0, memory_order_relaxed);
     s->in_use = 1;
     atomic_store_explicit(&s->xremote, 0, memory_order_relaxed);
     atomic_store_explicit(&s->xowner, owner, memory_order_release);
@@ -351,24 +353,72 @@ static void slab_make_cur(struct hak_thread *t, struct hak_slab *s)
 
 /* ------------------------------------------------------------ abandoning */
 
-static void slab_abandon(struct hak_slab *s)
+/* Takes s off its abandoned list (under abandon_lock). */
+static struct hak_slab *abandoned_unlink(struct hak_slab *s)
 {
-    atomic_store_explicit(&s->xowner, 0, memory_order_release);
+    if (s->abandoned_prev != NULL)
+        s->abandoned_prev->abandoned_next = s->abandoned_next;
+    else
+        HAK_RELAXED_SET(abandoned[s->cls], s->abandoned_next);
+    if (s->abandoned_next != NULL)
+        s->abandoned_next->abandoned_prev = s->abandoned_prev;
+    HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
+    s->abandoned_next = s->abandoned_prev = NULL;
+    atomic_store_explicit(&s->xabandoned_used, 0, memory_order_relaxed);
+    return s;
+}
+
+/* Drains s, abandoned, under abandon_lock: gives it back if that emptied
+ * it (returns bytes released to the OS; t, if active, counts the slab),
+ * else refreshes the copy of used its pushers read (returns SIZE_MAX). */
+static size_t abandoned_settle(struct hak_thread *t, struct hak_slab *s)
+{
+    slab_drain(s);
+    if (s->used != 0) {
+        atomic_store_explicit(&s->xabandoned_used, s->used, memory_order_relaxed);
+        return SIZE_MAX;
+    }
+    if (t != NULL && t->state == HAK_THREAD_ACTIVE)
+        HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+    return pool_release(abandoned_unlink(s));
+}
+
+/* Under the lock, so that to its holder a slab with blocks out (one a
+ * pusher holds, say) has no owner exactly while it is on the list. */
+static void slab_abandon(struct hak_thread *t, struct hak_slab *s)
+{
     abandon_take();
-    s->abandoned_next = abandoned[s->cls];
+    atomic_store_explicit(&s->xowner, 0, memory_order_release);
+    struct hak_slab *head = abandoned[s->cls];
+    s->abandoned_next = head;
+    s->abandoned_prev = NULL;
+    if (head != NULL)
+        head->abandoned_prev = s;
     HAK_RELAXED_SET(abandoned[s->cls], s);
     HAK_RELAXED_ADD(abandoned_count, 1);
+    /* Blocks pushed since the owner's last drain, before the copy of used
+     * was there for their pushers to check. */
+    abandoned_settle(t, s);
     abandon_drop();
 }
 
-/* Takes *link's slab off its abandoned list (under abandon_lock). */
-static struct hak_slab *abandoned_unlink(struct hak_slab **link)
+/* A pusher's blocks head..tail (n of them) are the last of abandoned s
+ * out: it takes the lock and, if s is still abandoned, acts as its owner,
+ * putting them on the free list and giving the slab back. False if s was
+ * adopted meanwhile: the caller pushes them on the remote queue. */
+static HAK_NOINLINE bool abandoned_reap(struct hak_thread *t, struct hak_slab *s, void *head,
+                                        void *tail, uint32_t n, bool track)
 {
-    struct hak_slab *s = *link;
-    HAK_RELAXED_SET(*link, s->abandoned_next);
-    HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
-    s->abandoned_next = NULL;
-    return s;
+    abandon_take();
+    bool mine = atomic_load_explicit(&s->xowner, memory_order_relaxed) == 0;
+    if (mine) {
+        _hak_link_set_if(track, tail, s->free);
+        s->free = head;
+        s->used -= n;
+        abandoned_settle(t, s);
+    }
+    abandon_drop();
+    return mine;
 }
 
 /* Abandoned slabs of a class looked at per adoption. */
@@ -384,31 +434,27 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
     if (HAK_RELAXED_GET(abandoned[cls]) == NULL) /* a peek; the lock decides */
         return NULL;
     abandon_take();
-    struct hak_slab **link = &abandoned[cls], **best = NULL, *s;
+    struct hak_slab *best = NULL, *s = abandoned[cls], *next;
     uint32_t best_len = 0;
-    for (unsigned i = 0; i < ADOPT_SCAN && (s = *link) != NULL; i++) {
+    for (unsigned i = 0; i < ADOPT_SCAN && s != NULL; i++, s = next) {
+        next = s->abandoned_next;
         uint32_t len = _hak_remote_len(atomic_load_explicit(&s->xremote, memory_order_relaxed));
         if (len == s->used) {
             /* Every block out of it is in its queue: the drain empties it. */
-            slab_drain(abandoned_unlink(link));
-            HAK_ASSERT(s->used == 0);
-            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
-            pool_release(s);
+            abandoned_settle(t, s);
             continue;
         }
         if (best == NULL || len > best_len) {
-            best = link;
+            best = s;
             best_len = len;
         }
-        link = &s->abandoned_next;
     }
     s = best != NULL ? abandoned_unlink(best) : NULL;
+    if (s != NULL)
+        atomic_store_explicit(&s->xowner, t->id, memory_order_release);
     abandon_drop();
     if (s == NULL)
         return NULL;
-    uint64_t none = 0;
-    atomic_compare_exchange_strong_explicit(&s->xowner, &none, t->id, memory_order_acq_rel,
-                                            memory_order_relaxed);
     HAK_TRACE(t, HAK_EV_ADOPT, s->cls, s);
     slab_drain(s);
     HAK_RELAXED_ADD(t->ctr.adoptions, 1);
@@ -420,15 +466,11 @@ static size_t sweep_abandoned_locked(void)
 {
     size_t released = 0;
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
-        struct hak_slab **link = &abandoned[cls];
-        while (*link != NULL) {
-            struct hak_slab *s = *link;
-            slab_drain(s);
-            if (s->used == 0) {
-                released += pool_release(abandoned_unlink(link));
-            } else {
-                link = &s->abandoned_next;
-            }
+        for (struct hak_slab *s = abandoned[cls], *next; s != NULL; s = next) {
+            next = s->abandoned_next;
+            size_t bytes = abandoned_settle(NULL, s);
+            if (bytes != SIZE_MAX)
+                released += bytes;
         }
     }
     return released;
@@ -541,6 +583,10 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
     /* Before the CAS: after it the owner may drain, release and reuse s. */
     HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
     uintptr_t old = atomic_load_explicit(&s->xremote, memory_order_relaxed), x;
+    if (hak_unlikely(_hak_remote_len(old) + n ==
+                     atomic_load_explicit(&s->xabandoned_used, memory_order_relaxed)) &&
+        abandoned_reap(t, s, head, tail, n, track))
+        return;
     do {
         _hak_link_set_if(track, tail, _hak_remote_head(old));
         x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
@@ -693,7 +739,7 @@ static void exit_slab(struct hak_thread *t, struct hak_slab *s)
 {
     if (slab_settle(t, s) == SIZE_MAX) {
         slab_unlink(t, s);
-        slab_abandon(s);
+        slab_abandon(t, s);
     }
 }
 

@@ -25,7 +25,11 @@
  *     thread's slow malloc, trim and exit.
  *   - On thread exit each owned slab is drained; an empty one goes back to
  *     its SuperSlab, any other is abandoned (xowner = 0, put on the
- *     abandoned list of its class) and adopted later by a CAS on xowner.
+ *     abandoned list of its class, under that list's lock) and later
+ *     adopted (unlinked and given a new xowner under the same lock) or
+ *     given back by the thread whose remote free returns its last block
+ *     (which takes the lock to act as its owner). So to the lock's holder
+ *     a slab with blocks out is on the list exactly while xowner is 0.
  *   - A free slab's pages are decommitted, and a SuperSlab whose slabs are
  *     all free goes back to the backend (except HAK_SS_KEEP_EMPTY of them,
  *     kept to absorb churn), once they have been free for the decay

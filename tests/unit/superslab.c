@@ -250,6 +250,35 @@ START_TEST(exited_thread_slab_is_adopted)
 }
 END_TEST
 
+/* ---- the free that empties an abandoned slab gives it back ---- */
+
+static void *reap_leaver(void *arg)
+{
+    struct adopt_case *ac = arg;
+    struct hak_thread *t = me();
+    for (int i = 0; i < 4; i++)
+        ac->blocks[i] = _hak_ss_pop(t, ac->cls);
+    return NULL;
+}
+
+START_TEST(abandoned_slab_released_by_last_free)
+{
+    struct adopt_case ac = {.cls = hak_size_class(10240)};
+    run(reap_leaver, &ac);
+    struct hak_slab *s = _hak_slab_of(ac.blocks[0]);
+    struct hak_thread *t = me();
+    ck_assert_uint_eq(atomic_load(&s->xowner), 0);
+    for (int i = 0; i < 3; i++)
+        _hak_ss_push(t, ac.blocks[i]);
+    _hak_ss_run_flush(t);
+    ck_assert(s->in_use);                       /* one block still out */
+    _hak_ss_push(t, ac.blocks[3]);
+    _hak_ss_run_flush(t);
+    /* Back in the pool at once, not at the next sweep. */
+    ck_assert(!s->in_use);
+}
+END_TEST
+
 /* ---- empty SuperSlabs go back to the backend ---- */
 
 #define SS_FILL 3
@@ -297,6 +326,7 @@ static Suite *suite(void)
     tcase_add_test(tc, remote_free_reaches_owner_after_drain);
     tcase_add_test(tc, remote_free_goes_home);
     tcase_add_test(tc, exited_thread_slab_is_adopted);
+    tcase_add_test(tc, abandoned_slab_released_by_last_free);
     tcase_add_test(tc, empty_superslab_is_released);
     suite_add_tcase(s, tc);
     return s;
