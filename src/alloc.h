@@ -17,11 +17,12 @@
 
 void *_hak_alloc_slow(size_t size);
 
-/* p (in a SuperSlab) is the start of a block of a slab in use. */
+/* p (in a SuperSlab) is the start of a block of a slab in use (a slab
+ * out of use has capacity 0, so no offset passes). */
 HAK_INLINE bool _hak_block_ok(const struct hak_slab *s, const void *p)
 {
-    return s->in_use && hak_is_block_start(s->div_inv, s->div_shift, s->capacity,
-                                           (uint32_t)((uintptr_t)p & (HAK_SLAB_SIZE - 1)));
+    return hak_is_block_start(s->div_inv, s->div_shift, s->capacity,
+                              (uint32_t)((uintptr_t)p & (HAK_SLAB_SIZE - 1)));
 }
 void _hak_free_slow(void *p);
 void *_hak_alloc_large(size_t size);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compiler.h"
 #include "types.h"
 
 /* Sizes up to 1 KiB, the common case, look their class up by 16-byte
@@ -39,7 +40,7 @@ static const uint8_t hak_class_by_step[65] = {
 
 static inline unsigned hak_size_class(size_t size)
 {
-    if (size <= 1024)
+    if (hak_likely(size <= 1024))
         return hak_class_by_step[(size + 15) >> 4];
     size_t w = size - 1;
     unsigned b = 63u - (unsigned)__builtin_clzl(w);    /* b >= 6 */
