@@ -67,8 +67,10 @@ enum hak_fork_phase { HAK_FORK_PREPARE, HAK_FORK_PARENT, HAK_FORK_CHILD };
 
 /* A cache tier holds at most HAK_TIER_BYTES of one class per thread (and
  * never fewer than 2 blocks), so caps tuned for 16-byte blocks do not
- * pin megabytes of 32 KiB ones. */
-#define HAK_TIER_BYTES ((size_t)128 << 10)
+ * pin megabytes of 32 KiB ones. Half a slab: a thread that cycles through
+ * every class of 1 KiB or less holds well under a megabyte in each tier,
+ * and a refill or spill still moves 32 or more blocks of those classes. */
+#define HAK_TIER_BYTES ((size_t)32 << 10)
 static inline uint32_t _hak_tier_cap(uint32_t knob, size_t class_size)
 {
     size_t budget = HAK_TIER_BYTES / class_size;

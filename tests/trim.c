@@ -10,7 +10,7 @@
  *   decay  without any call, while the thread that freed it sleeps, within
  *          a few decays (run with HAKMEM_DECAY_MS=200).
  * SLACK (24 MiB) covers what stays by design: each thread's cache tiers
- * (at most 128 KiB per class and tier), one current slab per class, one
+ * (at most 32 KiB per class and tier), one current slab per class, one
  * empty SuperSlab kept against churn, and the test's own pointer arrays.
  */
 #include <pthread.h>

@@ -200,6 +200,7 @@ static void *flush_empties(void *arg)
     struct hak_thread *t = me();
     void *in[8], *copy[8];
     size_t pushed = 0;
+    drain_shared(t, c->ops);
     for (size_t i = 0; i < 8; i++) {
         void *b = take(t, c->cls);
         if (c->ops->push(t, c->cls, b))
@@ -209,6 +210,10 @@ static void *flush_empties(void *arg)
     }
     nsunk = 0;
     c->ops->flush(t, record_sink);
+    /* A tier with a shared cache (the magazine depot, when 8 blocks
+     * overflow a thread's two magazines) gives those back on trim. */
+    if (c->ops->trim != NULL)
+        c->ops->trim(t, record_sink);
     EXPECT((c->ops->cached(t)) == (0));
     EXPECT((c->ops->pop(t, c->cls)) == NULL);
     EXPECT((nsunk) == (pushed));
