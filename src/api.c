@@ -39,7 +39,7 @@ void *_hak_alloc_class(unsigned cls)
     struct hak_thread *t = _hak_thread_get(&locked);
     void *b;
     if (locked) {
-        b = _hak_ss_pop(t, cls);
+        b = _hak_superslab_ops.pop(t, cls);
         _hak_orphan_unlock();
     } else {
         b = _hak_stack_alloc(t, cls);
@@ -68,7 +68,7 @@ void _hak_free_block(void *p)
     if (locked) {
         /* The orphan heap serves threads that will not come back to flush
          * a remote run: none is left behind. */
-        _hak_ss_push(t, p);
+        _hak_ss_push_batch(t, &p, 1);
         _hak_ss_run_flush(t);
         _hak_orphan_unlock();
     } else if (!_hak_ss_owns(t, s)) {

@@ -16,7 +16,8 @@
  *   - Under valgrind (HAK_TRACK_ON) _hak_tls stays at the empty thread, so
  *     every malloc and free misses on the fast path; the slow paths find
  *     the thread's own state in tracked_self (track.h).
- * Lock order: reg_lock, orphan_lock (never both held by one path today).
+ * Lock order: a thread's own heap lock, reg_lock, orphan_lock, the orphan
+ * heap's lock (superslab.h).
  */
 #include "internal.h"
 
@@ -106,14 +107,17 @@ static HAK_COLD struct hak_thread *thread_start(void)
     if (t != NULL)
         recycled = t->reg_next;
     pthread_mutex_unlock(&reg_lock);
-    if (t != NULL)
-        memset(t, 0, sizeof *t);
-    else if ((t = _hak_meta_alloc(sizeof *t)) == NULL)
+    if (t == NULL && (t = _hak_meta_alloc(sizeof *t)) == NULL)
         return NULL;
+    /* A thread giving back a slab of the previous user of t may hold the
+     * heap lock or be about to read t->id under it. */
+    _hak_heap_lock(t);
+    memset(t, 0, offsetof(struct hak_thread, heap_lock));
     t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     for (unsigned level = 0; level < _hak_plan_depth; level++)
         _hak_plan_ops[level]->thread_init(t);
     t->state = HAK_THREAD_ACTIVE;
+    _hak_heap_unlock(t);
     pthread_mutex_lock(&reg_lock);
     t->reg_prev = NULL;
     t->reg_next = reg_head;
@@ -197,20 +201,34 @@ size_t _hak_thread_trim(void)
     return r;
 }
 
+/* The heap locks the child will use: the forking thread's and the orphan
+ * heap's (another thread giving back one of their slabs may hold one). */
+static struct hak_thread *fork_self(void)
+{
+    struct hak_thread *t = HAK_TRACK_ON ? tracked_self : _hak_tls;
+    return t != NULL && t->state == HAK_THREAD_ACTIVE ? t : NULL;
+}
+
 void _hak_thread_fork_prepare(void)
 {
+    struct hak_thread *self = fork_self();
+    if (self != NULL)
+        _hak_heap_lock(self);
     pthread_mutex_lock(&reg_lock);
     pthread_mutex_lock(&orphan_lock);
+    _hak_heap_lock(&orphan);
 }
 
-void _hak_thread_fork_parent(void)
+static void fork_release(void)
 {
+    struct hak_thread *self = fork_self();
+    _hak_heap_unlock(&orphan);
     pthread_mutex_unlock(&orphan_lock);
     pthread_mutex_unlock(&reg_lock);
+    if (self != NULL)
+        _hak_heap_unlock(self);
 }
 
-void _hak_thread_fork_child(void)
-{
-    pthread_mutex_unlock(&orphan_lock);
-    pthread_mutex_unlock(&reg_lock);
-}
+void _hak_thread_fork_parent(void) { fork_release(); }
+
+void _hak_thread_fork_child(void) { fork_release(); }

@@ -85,13 +85,16 @@ struct hak_slab {
     /* MPSC stack of blocks freed by non-owners: its head and its length
      * packed in one word (superslab.c). */
     _Alignas(HAK_CACHE_LINE) _Atomic(uintptr_t) xremote;
-    /* Under the abandoned-list lock: the slab's place on that list, and
-     * while it is there a copy of used (0 otherwise). A pusher reads the
-     * copy without the lock: when its blocks would bring the queue to the
-     * copy, every block is coming back, and it takes the lock to give the
-     * slab back at once (superslab.c). */
+    /* A copy of used, published while the slab is on its owner's full
+     * list (under the owner's heap lock) or on the abandoned list (under
+     * that list's lock), 0 otherwise. A pusher reads it without a lock:
+     * when its blocks would bring the queue to it, every block is coming
+     * back, and it takes that lock to give the slab back at once. */
+    _Atomic uint32_t xused_hint;
+    /* The owner's state (NULL while abandoned or free), for that lock. */
+    _Atomic(struct hak_thread *) xowner_t;
+    /* Under the abandoned-list lock: the slab's place on that list. */
     struct hak_slab *abandoned_next, *abandoned_prev;
-    _Atomic uint32_t xabandoned_used;
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: bit i set while block i is held by the program. */
     _Atomic(uint64_t) xlive[HAK_SLAB_SIZE / HAK_ALIGN / 64];
@@ -165,6 +168,12 @@ struct hak_thread {
     } trace[HAK_TRACE_RING];
     uint32_t trace_pos;
 #endif
+    /* Held by the thread whenever it works on its slabs (plans with cache
+     * tiers: their fast paths never touch a slab), and taken with a
+     * trylock by another thread that gives back one of its slabs. Last,
+     * and kept when the state is recycled for a new thread: a stale
+     * holder may still be about to release it. */
+    _Atomic int heap_lock;
 };
 
 #endif /* HAK_TYPES_H */

@@ -6,13 +6,18 @@
  *   - the pool (SuperSlabs with free slabs) is under pool_lock;
  *   - abandoned slabs are under abandon_lock, whose holder acts as their
  *     owner (it may drain them and release the empty ones).
- * Lock order: abandon_lock, then pool_lock. Neither is held on a path that
- * serves a block from a slab already owned by the caller.
+ * In a plan with cache tiers the first kind is also under the owner's
+ * heap lock, which the owner holds in every function here that works on
+ * its slabs, and which another thread takes (only with a trylock) to give
+ * back a full slab of the owner whose last block it returns.
+ * Lock order: heap lock, abandon_lock, pool_lock. None is held on the
+ * fast paths.
  */
 #include "../internal.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "../backend.h"
@@ -192,6 +197,7 @@ static size_t pool_release(struct hak_slab *s)
 {
     struct hak_superslab *ss = _hak_ss_of(s);
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->xowner_t, NULL, memory_order_relaxed);
     s->list = HAK_SLAB_NONE;
     s->in_use = 0;
     s->capacity = 0;            /* every free into it now fails the block check */
@@ -233,7 +239,7 @@ static size_t pool_release(struct hak_slab *s)
 
 /* ------------------------------------------------------------------ slabs */
 
-static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
+static void slab_format(struct hak_slab *s, unsigned cls, struct hak_thread *owner)
 {
     size_t bs = hak_class_size(cls);
     char *start = _hak_slab_start(s);
@@ -247,10 +253,11 @@ static void slab_format(struct hak_slab *s, unsigned cls, uint64_t owner)
     s->used = 0;
     s->list = HAK_SLAB_NONE;
     s->next = s->prev = s->abandoned_next = s->abandoned_prev = NULL;
-    atomic_store_explicit(&s->xabandoned_used, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->xused_hint, 0, memory_order_relaxed);
     s->in_use = 1;
     atomic_store_explicit(&s->xremote, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->xowner, owner, memory_order_release);
+    atomic_store_explicit(&s->xowner_t, owner, memory_order_relaxed);
+    atomic_store_explicit(&s->xowner, owner->id, memory_order_release);
 }
 
 /* Moves the remote queue to the local free list; returns blocks moved.
@@ -309,6 +316,8 @@ static void list_push(struct hak_thread *t, struct hak_slab *s, enum hak_slab_li
     s->list = (uint8_t)which;
     if (which == HAK_SLAB_FULL) {
         struct hak_ss_class *c = &t->ss[s->cls];
+        if (HAK_HEAP_LOCKED)
+            atomic_store_explicit(&s->xused_hint, s->used, memory_order_relaxed);
         s->next = NULL;
         s->prev = c->full_tail;
         if (c->full_tail)
@@ -340,6 +349,8 @@ static void slab_unlink(struct hak_thread *t, struct hak_slab *s)
             s->next->prev = s->prev;
         else if (s->list == HAK_SLAB_FULL)
             t->ss[s->cls].full_tail = s->prev;
+        if (HAK_HEAP_LOCKED && s->list == HAK_SLAB_FULL)
+            atomic_store_explicit(&s->xused_hint, 0, memory_order_relaxed);
     }
     s->next = s->prev = NULL;
     s->list = HAK_SLAB_NONE;
@@ -364,7 +375,7 @@ static struct hak_slab *abandoned_unlink(struct hak_slab *s)
         s->abandoned_next->abandoned_prev = s->abandoned_prev;
     HAK_RELAXED_SET(abandoned_count, abandoned_count - 1);
     s->abandoned_next = s->abandoned_prev = NULL;
-    atomic_store_explicit(&s->xabandoned_used, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->xused_hint, 0, memory_order_relaxed);
     return s;
 }
 
@@ -375,7 +386,7 @@ static size_t abandoned_settle(struct hak_thread *t, struct hak_slab *s)
 {
     slab_drain(s);
     if (s->used != 0) {
-        atomic_store_explicit(&s->xabandoned_used, s->used, memory_order_relaxed);
+        atomic_store_explicit(&s->xused_hint, s->used, memory_order_relaxed);
         return SIZE_MAX;
     }
     if (t != NULL && t->state == HAK_THREAD_ACTIVE)
@@ -388,6 +399,7 @@ static size_t abandoned_settle(struct hak_thread *t, struct hak_slab *s)
 static void slab_abandon(struct hak_thread *t, struct hak_slab *s)
 {
     abandon_take();
+    atomic_store_explicit(&s->xowner_t, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->xowner, 0, memory_order_release);
     struct hak_slab *head = abandoned[s->cls];
     s->abandoned_next = head;
@@ -406,8 +418,8 @@ static void slab_abandon(struct hak_thread *t, struct hak_slab *s)
  * out: it takes the lock and, if s is still abandoned, acts as its owner,
  * putting them on the free list and giving the slab back. False if s was
  * adopted meanwhile: the caller pushes them on the remote queue. */
-static HAK_NOINLINE bool abandoned_reap(struct hak_thread *t, struct hak_slab *s, void *head,
-                                        void *tail, uint32_t n, bool track)
+static bool abandoned_reap(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
+                           uint32_t n, bool track)
 {
     abandon_take();
     bool mine = atomic_load_explicit(&s->xowner, memory_order_relaxed) == 0;
@@ -419,6 +431,68 @@ static HAK_NOINLINE bool abandoned_reap(struct hak_thread *t, struct hak_slab *s
     }
     abandon_drop();
     return mine;
+}
+
+/* ------------------------------------------------------------ heap lock */
+
+void _hak_heap_lock(struct hak_thread *t)
+{
+    if (!HAK_HEAP_LOCKED)
+        return;
+    _hak_decay_hold();
+    while (atomic_exchange_explicit(&t->heap_lock, 1, memory_order_acquire) != 0)
+        while (atomic_load_explicit(&t->heap_lock, memory_order_relaxed) != 0)
+            sched_yield();
+}
+
+static bool heap_trylock(struct hak_thread *t)
+{
+    if (atomic_load_explicit(&t->heap_lock, memory_order_relaxed) != 0)
+        return false;
+    _hak_decay_hold();
+    if (atomic_exchange_explicit(&t->heap_lock, 1, memory_order_acquire) == 0)
+        return true;
+    _hak_decay_release();
+    return false;
+}
+
+/* The same for a full slab of a live owner o, whose heap lock the pusher
+ * takes only if it is free: o's own thread never waits long for it. With
+ * the lock, xowner still naming o means o still owns s (o's exit takes the
+ * lock too), and o's lists are the pusher's to change. A slab that turns
+ * out not to be empty (the count it read was stale) is drained onto the
+ * partial list, where o finds the blocks without a scan. */
+static bool owned_reclaim(struct hak_thread *t, struct hak_thread *o, struct hak_slab *s,
+                          void *head, void *tail, uint32_t n, bool track)
+{
+    if (!HAK_HEAP_LOCKED || !heap_trylock(o))
+        return false;
+    bool mine = atomic_load_explicit(&s->xowner, memory_order_relaxed) == o->id &&
+                s->list == HAK_SLAB_FULL;
+    if (mine) {
+        slab_unlink(o, s);
+        slab_drain(s);
+        _hak_link_set_if(track, tail, s->free);
+        s->free = head;
+        s->used -= n;
+        if (s->used == 0) {
+            if (t->state == HAK_THREAD_ACTIVE)
+                HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+            pool_release(s);
+        } else {
+            list_push(o, s, HAK_SLAB_PARTIAL);
+        }
+    }
+    _hak_heap_unlock(o);
+    return mine;
+}
+
+static HAK_NOINLINE bool last_blocks_back(struct hak_thread *t, struct hak_slab *s, void *head,
+                                          void *tail, uint32_t n, bool track)
+{
+    struct hak_thread *o = atomic_load_explicit(&s->xowner_t, memory_order_relaxed);
+    return o == NULL ? abandoned_reap(t, s, head, tail, n, track)
+                     : owned_reclaim(t, o, s, head, tail, n, track);
 }
 
 /* Abandoned slabs of a class looked at per adoption. */
@@ -450,8 +524,10 @@ static struct hak_slab *adopt(struct hak_thread *t, unsigned cls)
         }
     }
     s = best != NULL ? abandoned_unlink(best) : NULL;
-    if (s != NULL)
+    if (s != NULL) {
         atomic_store_explicit(&s->xowner, t->id, memory_order_release);
+        atomic_store_explicit(&s->xowner_t, t, memory_order_relaxed);
+    }
     abandon_drop();
     if (s == NULL)
         return NULL;
@@ -556,7 +632,7 @@ static void *pop_slow(struct hak_thread *t, unsigned cls)
             s = pool_acquire();
             if (s == NULL)
                 return NULL;
-            slab_format(s, cls, t->id);
+            slab_format(s, cls, t);
             HAK_RELAXED_ADD(t->ctr.slabs_acquired, 1);
         }
         slab_make_cur(t, s);
@@ -584,8 +660,8 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
     HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
     uintptr_t old = atomic_load_explicit(&s->xremote, memory_order_relaxed), x;
     if (hak_unlikely(_hak_remote_len(old) + n ==
-                     atomic_load_explicit(&s->xabandoned_used, memory_order_relaxed)) &&
-        abandoned_reap(t, s, head, tail, n, track))
+                     atomic_load_explicit(&s->xused_hint, memory_order_relaxed)) &&
+        last_blocks_back(t, s, head, tail, n, track))
         return;
     do {
         _hak_link_set_if(track, tail, _hak_remote_head(old));
@@ -678,12 +754,14 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
     size_t k = 0;
+    _hak_heap_lock(t);
     while (k < n) {
         void *b = _hak_ss_pop(t, cls);
         if (b == NULL)
             break;
         out[k++] = b;
     }
+    _hak_heap_unlock(t);
     return k;
 }
 
@@ -692,6 +770,7 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
  * the remote queue with one CAS, not one per block. */
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
 {
+    _hak_heap_lock(t);
     for (size_t i = 0; i < n;) {
         struct hak_slab *s = _hak_slab_of(in[i]);
         if (HAK_TRACK_ON || _hak_ss_owns(t, s)) {
@@ -705,6 +784,7 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
         count_remote(t, (uint32_t)(j - i));
         i = j;
     }
+    _hak_heap_unlock(t);
 }
 
 /* Drains s; gives it back if empty (returns bytes released to the OS, or
@@ -746,7 +826,9 @@ static void exit_slab(struct hak_thread *t, struct hak_slab *s)
 void _hak_ss_thread_exit(struct hak_thread *t)
 {
     _hak_ss_run_flush(t);
+    _hak_heap_lock(t);
     for_each_slab(t, exit_slab);
+    _hak_heap_unlock(t);
 }
 
 static size_t trim_bytes;
@@ -759,14 +841,18 @@ static void trim_slab(struct hak_thread *t, struct hak_slab *s)
 
 size_t _hak_ss_trim(struct hak_thread *t)
 {
-    abandon_take();
-    if (t != NULL)
+    if (t != NULL) {
         _hak_ss_run_flush(t);
+        _hak_heap_lock(t);
+    }
+    abandon_take();
     trim_bytes = sweep_abandoned_locked();
     if (t != NULL)
         for_each_slab(t, trim_slab);
     size_t r = trim_bytes;
     abandon_drop();
+    if (t != NULL)
+        _hak_heap_unlock(t);
     return r;
 }
 
@@ -797,12 +883,16 @@ void _hak_ss_fork_child(void)
 
 /* ------------------------------------------------------------ vtable */
 
-static void *ss_op_pop(struct hak_thread *t, unsigned cls) { return _hak_ss_pop(t, cls); }
+static void *ss_op_pop(struct hak_thread *t, unsigned cls)
+{
+    void *b;
+    return _hak_ss_pop_batch(t, cls, &b, 1) == 1 ? b : NULL;
+}
 
 static bool ss_op_push(struct hak_thread *t, unsigned cls, void *b)
 {
     (void)cls;
-    _hak_ss_push(t, b);
+    _hak_ss_push_batch(t, &b, 1);
     return true;
 }
 

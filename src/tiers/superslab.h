@@ -5,14 +5,23 @@
  *   - A SuperSlab is HAK_SS_SIZE bytes aligned to HAK_SS_SIZE, registered in
  *     the chunk map for its whole life; slab i spans [ss + i*64K, +64K) and
  *     serves one class while it is out of the pool.
- *   - A slab has one owner (xowner = thread id) or none (0 = abandoned).
- *     Only the owner touches free/bump/used/lists. Every other thread
- *     returns a block by pushing it on xremote (an atomic MPSC stack that
- *     also counts its blocks).
+ *   - A slab has one owner (xowner = thread id, xowner_t its state) or
+ *     none (0 = abandoned). Only the owner touches free/bump/used/lists,
+ *     or, in a plan with cache tiers, whoever holds the owner's heap lock
+ *     (the owner holds it whenever it works on its slabs). Every other
+ *     thread returns a block by pushing it on xremote (an atomic MPSC
+ *     stack that also counts its blocks).
  *   - The owner drains xremote into free at three points only: before
  *     taking from a slab whose free list and bump area are empty, when it
  *     adopts a slab, and when it trims or exits. It never pops a free list
  *     it has not drained when that list is empty.
+ *   - While a slab is on its owner's full list, xused_hint holds its used
+ *     count. A remote push that brings the queue to it returns the last
+ *     blocks out: if the owner's heap lock is free, the pusher takes it
+ *     and gives the slab back to the pool (or, if the count was stale,
+ *     drains it onto the partial list). An owner that allocates no more
+ *     (a main thread that only joins its workers) so does not keep the
+ *     memory others freed into its slabs.
  *   - A free block is in exactly one place: a tier cache, a slab free list,
  *     the remote run of the thread that freed it, or a slab remote queue.
  *     used counts blocks in caches, runs and queues, so a slab with blocks
@@ -94,6 +103,21 @@ HAK_INLINE void *_hak_remote_head(uintptr_t x)
     return (void *)(x & (((uintptr_t)1 << HAK_REMOTE_SHIFT) - 1));
 }
 HAK_INLINE uint32_t _hak_remote_len(uintptr_t x) { return (uint32_t)(x >> HAK_REMOTE_SHIFT); }
+
+/* The heap lock (types.h): t's own thread spins for it, which is short,
+ * as another thread holds it only to give back one slab. Its sections
+ * hold the decay's start: pthread_create allocates, and would come back
+ * for the lock. In a plan without cache tiers the fast paths work on the
+ * slabs, so no other thread may, and there is no lock. */
+#define HAK_HEAP_LOCKED (HAK_PLAN_DEPTH > 0)
+void _hak_heap_lock(struct hak_thread *t);
+HAK_INLINE void _hak_heap_unlock(struct hak_thread *t)
+{
+    if (HAK_HEAP_LOCKED) {
+        atomic_store_explicit(&t->heap_lock, 0, memory_order_release);
+        _hak_decay_release();
+    }
+}
 
 void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls);
 void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b);

@@ -279,6 +279,68 @@ START_TEST(abandoned_slab_released_by_last_free)
 }
 END_TEST
 
+/* ---- the remote free that empties a live owner's full slab gives it back ---- */
+
+#define FULL_MAX 16
+struct full_case {
+    unsigned cls;
+    size_t n;                                   /* blocks of the first slab */
+    void *blocks[FULL_MAX], *extra;
+    pthread_barrier_t filled, freed;
+};
+
+static void *full_owner(void *arg)
+{
+    struct full_case *fc = arg;
+    struct hak_thread *t = me();
+    void *b[FULL_MAX + 1];
+    /* One more block than the first slab holds: that slab goes to the
+     * full list, the last block comes from a second slab. */
+    size_t got = _hak_ss_pop_batch(t, fc->cls, b, FULL_MAX + 1);
+    ck_assert_uint_eq(got, FULL_MAX + 1);
+    struct hak_slab *s = _hak_slab_of(b[0]);
+    fc->n = s->capacity;
+    ck_assert_uint_le(fc->n, FULL_MAX);
+    for (size_t i = 0; i < fc->n; i++) {
+        ck_assert_ptr_eq(_hak_slab_of(b[i]), s);
+        fc->blocks[i] = b[i];
+    }
+    ck_assert_ptr_ne(_hak_slab_of(b[fc->n]), s);
+    _hak_ss_push_batch(t, b + fc->n + 1, FULL_MAX - fc->n);
+    fc->extra = b[fc->n];
+    pthread_barrier_wait(&fc->filled);
+    pthread_barrier_wait(&fc->freed);           /* alive, idle, owning s */
+    _hak_ss_push_batch(t, &fc->extra, 1);
+    return NULL;
+}
+
+START_TEST(full_slab_released_by_last_remote_free)
+{
+    struct full_case fc = {.cls = hak_size_class(7168)};
+    pthread_barrier_init(&fc.filled, NULL, 2);
+    pthread_barrier_init(&fc.freed, NULL, 2);
+    pthread_t owner;
+    ck_assert_int_eq(pthread_create(&owner, NULL, full_owner, &fc), 0);
+    pthread_barrier_wait(&fc.filled);
+    struct hak_slab *s = _hak_slab_of(fc.blocks[0]);
+    struct hak_thread *t = me();
+    _hak_ss_push_batch(t, fc.blocks, fc.n - 1);
+    ck_assert(s->in_use);                       /* one block still out */
+    _hak_ss_push_batch(t, fc.blocks + fc.n - 1, 1);
+    if (HAK_HEAP_LOCKED) {
+        /* Back in the pool although its owner never came back for it. */
+        ck_assert(!s->in_use);
+    } else {
+        /* No cache tier: the owner's fast paths work on its slabs without
+         * a lock, so the blocks wait in the queue for the owner. */
+        ck_assert(s->in_use);
+        ck_assert_uint_eq(_hak_remote_len(atomic_load(&s->xremote)), fc.n);
+    }
+    pthread_barrier_wait(&fc.freed);
+    ck_assert_int_eq(pthread_join(owner, NULL), 0);
+}
+END_TEST
+
 /* ---- empty SuperSlabs go back to the backend ---- */
 
 #define SS_FILL 3
@@ -327,6 +389,7 @@ static Suite *suite(void)
     tcase_add_test(tc, remote_free_goes_home);
     tcase_add_test(tc, exited_thread_slab_is_adopted);
     tcase_add_test(tc, abandoned_slab_released_by_last_free);
+    tcase_add_test(tc, full_slab_released_by_last_remote_free);
     tcase_add_test(tc, empty_superslab_is_released);
     suite_add_tcase(s, tc);
     return s;
