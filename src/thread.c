@@ -35,7 +35,8 @@ static __thread struct hak_thread *tracked_self HAK_TLS_MODEL;
 
 /* Id 1 from the start: the orphan heap serves allocations made while hakmem
  * is still initialising. */
-static struct hak_thread orphan = {.id = 1, .state = HAK_THREAD_ACTIVE};
+static struct hak_thread orphan = {
+    .id = 1, .state = HAK_THREAD_ACTIVE, .heap_lock = PTHREAD_MUTEX_INITIALIZER};
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -107,8 +108,11 @@ static HAK_COLD struct hak_thread *thread_start(void)
     if (t != NULL)
         recycled = t->reg_next;
     pthread_mutex_unlock(&reg_lock);
-    if (t == NULL && (t = _hak_meta_alloc(sizeof *t)) == NULL)
-        return NULL;
+    if (t == NULL) {
+        if ((t = _hak_meta_alloc(sizeof *t)) == NULL)
+            return NULL;
+        pthread_mutex_init(&t->heap_lock, NULL);
+    }
     /* A thread giving back a slab of the previous user of t may hold the
      * heap lock or be about to read t->id under it. */
     _hak_heap_lock(t);

@@ -170,10 +170,12 @@ struct hak_thread {
 #endif
     /* Held by the thread whenever it works on its slabs (plans with cache
      * tiers: their fast paths never touch a slab), and taken with a
-     * trylock by another thread that gives back one of its slabs. Last,
-     * and kept when the state is recycled for a new thread: a stale
-     * holder may still be about to release it. */
-    _Atomic int heap_lock;
+     * trylock by another thread that gives back one of its slabs. A mutex,
+     * not a spinlock: on a busy machine that thread may be preempted while
+     * holding it, and the owner then sleeps rather than spins. Last, and
+     * kept when the state is recycled for a new thread: a stale holder may
+     * still be about to release it. */
+    pthread_mutex_t heap_lock;
 };
 
 #endif /* HAK_TYPES_H */

@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
 
 #include "../backend.h"
@@ -440,17 +439,13 @@ void _hak_heap_lock(struct hak_thread *t)
     if (!HAK_HEAP_LOCKED)
         return;
     _hak_decay_hold();
-    while (atomic_exchange_explicit(&t->heap_lock, 1, memory_order_acquire) != 0)
-        while (atomic_load_explicit(&t->heap_lock, memory_order_relaxed) != 0)
-            sched_yield();
+    pthread_mutex_lock(&t->heap_lock);
 }
 
 static bool heap_trylock(struct hak_thread *t)
 {
-    if (atomic_load_explicit(&t->heap_lock, memory_order_relaxed) != 0)
-        return false;
     _hak_decay_hold();
-    if (atomic_exchange_explicit(&t->heap_lock, 1, memory_order_acquire) == 0)
+    if (pthread_mutex_trylock(&t->heap_lock) == 0)
         return true;
     _hak_decay_release();
     return false;

@@ -51,6 +51,7 @@
 #ifndef HAK_TIERS_SUPERSLAB_H
 #define HAK_TIERS_SUPERSLAB_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -104,7 +105,7 @@ HAK_INLINE void *_hak_remote_head(uintptr_t x)
 }
 HAK_INLINE uint32_t _hak_remote_len(uintptr_t x) { return (uint32_t)(x >> HAK_REMOTE_SHIFT); }
 
-/* The heap lock (types.h): t's own thread spins for it, which is short,
+/* The heap lock (types.h): t's own thread waits for it, which is short,
  * as another thread holds it only to give back one slab. Its sections
  * hold the decay's start: pthread_create allocates, and would come back
  * for the lock. In a plan without cache tiers the fast paths work on the
@@ -114,7 +115,7 @@ void _hak_heap_lock(struct hak_thread *t);
 HAK_INLINE void _hak_heap_unlock(struct hak_thread *t)
 {
     if (HAK_HEAP_LOCKED) {
-        atomic_store_explicit(&t->heap_lock, 0, memory_order_release);
+        pthread_mutex_unlock(&t->heap_lock);
         _hak_decay_release();
     }
 }
