@@ -235,4 +235,14 @@ static void fork_release(void)
 
 void _hak_thread_fork_parent(void) { fork_release(); }
 
-void _hak_thread_fork_child(void) { fork_release(); }
+/* A thread giving back a slab may have held the lock of a recycled state
+ * (one it found through a stale owner, so it was changing nothing); in
+ * the child no thread will release it, and the next thread_start would
+ * wait on it forever. The live states' locks stay as they are: their
+ * lists may be half changed, and no thread of the child uses them. */
+void _hak_thread_fork_child(void)
+{
+    for (struct hak_thread *t = recycled; t != NULL; t = t->reg_next)
+        pthread_mutex_init(&t->heap_lock, NULL);
+    fork_release();
+}

@@ -830,8 +830,14 @@ static size_t trim_bytes;
 static void trim_slab(struct hak_thread *t, struct hak_slab *s)
 {
     size_t r = slab_settle(t, s);
-    if (r != SIZE_MAX)
+    if (r != SIZE_MAX) {
         trim_bytes += r;
+    } else if (s->list == HAK_SLAB_FULL && s->free != NULL) {
+        /* The drain gave it free blocks: off the full list, whose slabs
+         * publish a used count this one no longer has. */
+        slab_unlink(t, s);
+        list_push(t, s, HAK_SLAB_PARTIAL);
+    }
 }
 
 size_t _hak_ss_trim(struct hak_thread *t)
