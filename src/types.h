@@ -95,6 +95,9 @@ struct hak_slab {
     _Atomic(struct hak_thread *) xowner_t;
     /* Under the abandoned-list lock: the slab's place on that list. */
     struct hak_slab *abandoned_next, *abandoned_prev;
+    /* Under the pool lock, while the slab is free with resident pages:
+     * when it went back (ms, monotonic), so the decay times each slab. */
+    uint64_t freed_ms;
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: bit i set while block i is held by the program. */
     _Atomic(uint64_t) xlive[HAK_SLAB_SIZE / HAK_ALIGN / 64];
@@ -112,7 +115,6 @@ struct hak_superslab {
     struct hak_superslab *all_next, *all_prev;  /* every SuperSlab */
     uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
     uint32_t dirty_mask;        /* free slabs whose pages may still be resident */
-    uint64_t dirty_since;       /* ms (monotonic) when dirty_mask became non-zero */
     uint32_t in_pool;           /* on the pool's list of SuperSlabs with free slabs */
     _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
 };

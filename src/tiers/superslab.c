@@ -32,17 +32,6 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_superslab *pool_head;     /* SuperSlabs with at least one free slab */
 static size_t pool_empty;                   /* of those, wholly free ones */
 static struct hak_superslab *all_head;      /* every SuperSlab */
-static size_t slabs_in_use, slabs_dirty;    /* out of the pool; free with resident pages */
-
-/* Free slabs whose pages stay resident waiting for the decay: at most an
- * eighth of the slabs in use (or 64 slabs, 4 MiB), so a workload whose
- * live set swings cannot keep its peak resident long after; beyond it a
- * freed slab is decommitted at once. */
-static bool dirty_room(void)
-{
-    size_t limit = slabs_in_use / 8;
-    return slabs_dirty < (limit > 64 ? limit : 64);
-}
 static _Atomic size_t ss_mapped;
 
 /* The heads and the count are peeked at without the lock, so they are
@@ -128,7 +117,6 @@ static struct hak_superslab *ss_create(void)
 /* Called with pool_lock held. */
 static void ss_destroy_locked(struct hak_superslab *ss)
 {
-    slabs_dirty -= (size_t)__builtin_popcount(ss->dirty_mask);
     if (ss->all_prev)
         ss->all_prev->all_next = ss->all_next;
     else
@@ -155,8 +143,6 @@ static struct hak_slab *pool_take_locked(void)
     /* Prefer a slab whose pages are still resident: no fault to refill. */
     uint32_t warm = ss->free_mask & ss->dirty_mask;
     unsigned idx = (unsigned)__builtin_ctz(warm ? warm : ss->free_mask);
-    slabs_dirty -= (warm >> idx) & 1;
-    slabs_in_use++;
     ss->free_mask &= ~(1u << idx);
     ss->dirty_mask &= ~(1u << idx);
     if (ss->free_mask == 0)
@@ -203,14 +189,15 @@ static size_t pool_release(struct hak_slab *s)
     bool kick = false;
     pthread_mutex_lock(&pool_lock);
     ss->free_mask |= 1u << s->index;
-    slabs_in_use--;
-    if (_hak_opt.decay_ms == 0 || !dirty_room()) {
+    /* A freed slab stays resident for the decay, however many others do:
+     * the next slab handed out is a resident one, so what waits never
+     * raises the peak, and a program that frees and allocates in waves
+     * does not fault its pages in again each wave. */
+    if (_hak_opt.decay_ms == 0) {
         HAK_BACKEND->decommit(_hak_slab_start(s), HAK_SLAB_SIZE);
     } else {
-        if (ss->dirty_mask == 0)
-            ss->dirty_since = _hak_now_ms();
+        s->freed_ms = _hak_now_ms();
         ss->dirty_mask |= 1u << s->index;
-        slabs_dirty++;
         kick = true;
     }
     /* To the front: the next slab handed out is one whose pages are
@@ -949,8 +936,9 @@ const struct hak_tier_ops _hak_superslab_ops = {
 /* ------------------------------------------------------------ decay */
 
 /* Decommits the free slabs that have been free for decay_ms (all of them
- * if all), releases abandoned slabs that remote frees emptied, and, if
- * all, unmaps every wholly free SuperSlab. Returns the bytes given back.
+ * if all), releases abandoned slabs that remote frees emptied, and unmaps
+ * the wholly free SuperSlabs so decommitted, but for HAK_SS_KEEP_EMPTY of
+ * them (all of them if all). Returns the bytes given back.
  * Slabs are decommitted under pool_lock: a slab being decommitted cannot
  * be handed out at the same time. */
 size_t _hak_ss_purge(uint64_t now, bool all)
@@ -963,25 +951,25 @@ size_t _hak_ss_purge(uint64_t now, bool all)
     pthread_mutex_lock(&pool_lock);
     for (struct hak_superslab *ss = all_head, *next; ss != NULL; ss = next) {
         next = ss->all_next;
-        if (ss->free_mask == SS_ALL_FREE &&
-            (all || (pool_empty > HAK_SS_KEEP_EMPTY && now - ss->dirty_since >= _hak_opt.decay_ms))) {
+        for (uint32_t m = ss->dirty_mask; m != 0; m &= m - 1) {
+            unsigned i = (unsigned)__builtin_ctz(m);
+            struct hak_slab *s = &ss->slabs[i];
+            if (!all && now - s->freed_ms < _hak_opt.decay_ms)
+                continue;
+            HAK_BACKEND->decommit(_hak_slab_start(s), HAK_SLAB_SIZE);
+            ss->dirty_mask &= ~(1u << i);
+            bytes += HAK_SLAB_SIZE;
+        }
+        /* Wholly free with every slab past its decay (or never used). */
+        if (ss->free_mask == SS_ALL_FREE && ss->dirty_mask == 0 &&
+            (all || pool_empty > HAK_SS_KEEP_EMPTY)) {
             if (ss->in_pool)
                 pool_unlink(ss);
             pool_empty--;
             ss_destroy_locked(ss);
             ss->next = doomed;
             doomed = ss;
-            continue;
         }
-        if (ss->dirty_mask == 0 || (!all && now - ss->dirty_since < _hak_opt.decay_ms))
-            continue;
-        for (uint32_t m = ss->dirty_mask; m != 0; m &= m - 1) {
-            unsigned i = (unsigned)__builtin_ctz(m);
-            HAK_BACKEND->decommit(_hak_slab_start(&ss->slabs[i]), HAK_SLAB_SIZE);
-            bytes += HAK_SLAB_SIZE;
-            slabs_dirty--;
-        }
-        ss->dirty_mask = 0;
     }
     pthread_mutex_unlock(&pool_lock);
     while (doomed != NULL) {
