@@ -56,9 +56,12 @@ static size_t tls_spill(struct hak_thread *t, unsigned cls)
     if (l->cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
-    size_t give = c->batch;
+    /* Half the list goes, whatever the batch: a thread that frees a run
+     * of blocks then spills once per cap/2 frees, not once per batch (the
+     * batch is the refill's to adapt; it shrinks here so the next refill
+     * takes less). */
     c->batch = c->batch / 2 < HAK_TLS_BATCH_MIN ? HAK_TLS_BATCH_MIN : c->batch / 2;
-    return give;
+    return l->cap / 2 > HAK_TLS_BATCH_MIN ? l->cap / 2 : HAK_TLS_BATCH_MIN;
 }
 
 static void tls_flush(struct hak_thread *t, hak_sink_fn below)
