@@ -50,15 +50,24 @@ HAK_INLINE bool _hak_sll_push(struct hak_sll *l, void *b)
     return false;
 }
 
+/* The batch operations test for valgrind once, not per block. */
+
 /* Detaches up to n blocks, newest first. */
 static inline size_t _hak_sll_pop_batch(struct hak_sll *l, unsigned cls, void **out, size_t n)
 {
     size_t k = 0;
     void *b = l->head;
-    for (; k < n && b != NULL; k++) {
-        out[k] = b;
-        b = _hak_link_get(b);
-        HAK_DEBUG(_hak_debug_check_link("malloc", cls, b));
+    if (HAK_TRACK_ON) {
+        for (; k < n && b != NULL; k++) {
+            out[k] = b;
+            b = _hak_link_get(b);
+        }
+    } else {
+        for (; k < n && b != NULL; k++) {
+            out[k] = b;
+            b = *(void **)b;
+            HAK_DEBUG(_hak_debug_check_link("malloc", cls, b));
+        }
     }
     (void)cls;
     l->head = b;
@@ -72,10 +81,19 @@ static inline size_t _hak_sll_push_batch(struct hak_sll *l, void **in, size_t n)
     size_t room = l->cap - l->n;
     if (n > room)
         n = room;
-    for (size_t k = 0; k < n; k++) {
-        _hak_link_set(in[k], l->head);
-        l->head = in[k];
+    void *head = l->head;
+    if (HAK_TRACK_ON) {
+        for (size_t k = 0; k < n; k++) {
+            _hak_link_set(in[k], head);
+            head = in[k];
+        }
+    } else {
+        for (size_t k = 0; k < n; k++) {
+            *(void **)in[k] = head;
+            head = in[k];
+        }
     }
+    l->head = head;
     HAK_RELAXED_ADD(l->n, (uint32_t)n);
     return n;
 }

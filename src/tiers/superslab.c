@@ -733,12 +733,41 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
         push_slow(t, s, b, false);
 }
 
+/* Takes up to n blocks of s (t's, not tracked): its free list first, then
+ * its uncarved area, whose blocks go out unlinked: a refill writes no
+ * fresh page, the program does when it gets the block. */
+static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, size_t n)
+{
+    size_t k = 0;
+    void *b = s->free;
+    for (; k < n && b != NULL; k++) {
+        out[k] = b;
+        b = *(void **)b;
+        HAK_DEBUG(_hak_debug_check_link("malloc", s->cls, b));
+    }
+    s->free = b;
+    char *bump = s->bump, *end = _hak_slab_end(s);
+    for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs)
+        out[k] = bump;
+    s->bump = bump;
+    s->used += (uint32_t)k;
+    HAK_RELAXED_ADD(t->ctr.out, k);
+    return k;
+}
+
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
     size_t k = 0;
     _hak_heap_lock(t);
     while (k < n) {
-        void *b = _hak_ss_pop(t, cls);
+        struct hak_slab *s = t->ss[cls].cur;
+        if (!HAK_TRACK_ON && s != NULL) {
+            k += slab_take(t, s, out + k, n - k);
+            if (k == n)
+                break;
+        }
+        /* cur is spent: drain it, or move on to another slab. */
+        void *b = _hak_ss_pop_slow(t, cls);
         if (b == NULL)
             break;
         out[k++] = b;
@@ -755,15 +784,27 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
     _hak_heap_lock(t);
     for (size_t i = 0; i < n;) {
         struct hak_slab *s = _hak_slab_of(in[i]);
-        if (HAK_TRACK_ON || _hak_ss_owns(t, s)) {
+        if (HAK_TRACK_ON) {
             _hak_ss_push(t, in[i++]);
             continue;
         }
         size_t j = i + 1;
         for (; j < n && _hak_slab_of(in[j]) == s; j++)
-            _hak_link_set_if(false, in[j - 1], in[j]);
-        remote_push(t, s, in[i], in[j - 1], (uint32_t)(j - i), false);
-        count_remote(t, (uint32_t)(j - i));
+            *(void **)in[j - 1] = in[j];
+        uint32_t run = (uint32_t)(j - i);
+        if (!_hak_ss_owns(t, s)) {
+            remote_push(t, s, in[i], in[j - 1], run, false);
+            count_remote(t, run);
+        } else if (s->used > run && s->list != HAK_SLAB_FULL) {
+            /* The run changes no list: one splice. */
+            *(void **)in[j - 1] = s->free;
+            s->free = in[i];
+            s->used -= run;
+            HAK_RELAXED_ADD(t->ctr.in, run);
+        } else {
+            for (size_t k = i; k < j; k++)
+                _hak_ss_push(t, in[k]);
+        }
         i = j;
     }
     _hak_heap_unlock(t);
