@@ -159,8 +159,12 @@ struct hak_thread {
     struct hak_ss_class ss[HAK_NCLASSES];
     struct hak_ss_counters ctr;
 
+    /* Written by other threads: bit c is set when a remote free reaches a
+     * full slab of class c of this thread (superslab.c, scan_full_noted). */
+    _Alignas(HAK_CACHE_LINE) _Atomic uint64_t xfull_remote;
+
     /* Cold. */
-    int state;                  /* enum hak_thread_state */
+    _Alignas(HAK_CACHE_LINE) int state;         /* enum hak_thread_state */
     struct hak_thread *reg_next, *reg_prev; /* registry, under its lock */
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: the last HAK_TRACE_RING events of this thread. */

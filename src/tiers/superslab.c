@@ -302,8 +302,14 @@ static void list_push(struct hak_thread *t, struct hak_slab *s, enum hak_slab_li
     s->list = (uint8_t)which;
     if (which == HAK_SLAB_FULL) {
         struct hak_ss_class *c = &t->ss[s->cls];
-        if (HAK_HEAP_LOCKED)
-            atomic_store_explicit(&s->xused_hint, s->used, memory_order_relaxed);
+        if (HAK_HEAP_LOCKED) {
+            /* Publish, then look (a pusher pushes, then looks): a remote
+             * free racing with the move is noted by one side or both. */
+            atomic_store_explicit(&s->xused_hint, s->used, memory_order_seq_cst);
+            if (atomic_load_explicit(&s->xremote, memory_order_seq_cst) != 0)
+                atomic_fetch_or_explicit(&t->xfull_remote, (uint64_t)1 << s->cls,
+                                         memory_order_relaxed);
+        }
         s->next = NULL;
         s->prev = c->full_tail;
         if (c->full_tail)
@@ -545,7 +551,7 @@ static void sweep_abandoned(void)
 
 /* ------------------------------------------------------------ tier ops */
 
-/* Full slabs examined per slab exhaustion, and at most before the thread
+/* Full slabs looked at per slab exhaustion, and at most before the thread
  * grows by a new slab. The first keeps blocks freed by other threads from
  * piling up in remote queues (they count as used until drained); the
  * second keeps a thread from growing while old slabs hold free blocks,
@@ -554,23 +560,25 @@ static void sweep_abandoned(void)
 #define SCAN_STEP 8
 #define SCAN_MAX 256
 
-/* Drains up to budget full slabs, oldest first: those remote frees gave
- * blocks to move to the partial list, those they emptied go back to the
- * pool (one is kept if nothing else has room), so a thread holds slabs for
- * what it has live now, not for its peak in each class, and emptied slabs
- * serve every class and thread. A slab with nothing back goes to the end
- * of the line. Returns a slab with room (partial first), or NULL. */
+/* Looks at up to budget full slabs, oldest first, and drains those with
+ * remote frees: those they gave blocks move to the partial list, those
+ * they emptied go back to the pool (one is kept if nothing else has room),
+ * so a thread holds slabs for what it has live now, not for its peak in
+ * each class, and emptied slabs serve every class and thread. The slabs
+ * looked at with nothing back go to the end of the line, as they are.
+ * Returns a slab with room (partial first), or NULL. */
 static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned budget)
 {
     struct hak_ss_class *c = &t->ss[cls];
-    struct hak_slab *empty = NULL, *first_kept = NULL, *s;
-    for (unsigned i = 0; i < budget && (s = c->full) != NULL && s != first_kept; i++) {
+    struct hak_slab *empty = NULL, *s, *next;
+    unsigned i = 0;
+    for (s = c->full; s != NULL && i < budget; s = next, i++) {
+        next = s->next;
+        if (atomic_load_explicit(&s->xremote, memory_order_relaxed) == 0)
+            continue;
         slab_unlink(t, s);
-        if (slab_drain(s) == 0) {
-            list_push(t, s, HAK_SLAB_FULL);
-            if (first_kept == NULL)
-                first_kept = s;
-        } else if (s->used != 0) {
+        slab_drain(s);
+        if (s->used != 0) {
             list_push(t, s, HAK_SLAB_PARTIAL);
         } else if (empty == NULL) {
             empty = s;
@@ -578,6 +586,16 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
             HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
             pool_release(s);
         }
+    }
+    if (s != NULL && s != c->full) {
+        /* The slabs before s were looked at: s heads the list, they end it. */
+        struct hak_slab *head = c->full, *seen = s->prev;
+        seen->next = NULL;
+        s->prev = NULL;
+        c->full_tail->next = head;
+        head->prev = c->full_tail;
+        c->full = s;
+        c->full_tail = seen;
     }
     if ((s = c->partial) != NULL) {
         slab_unlink(t, s);
@@ -588,6 +606,21 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
         return s;
     }
     return empty;
+}
+
+/* The longer scan, before the thread grows by a slab: in a plan with cache
+ * tiers only when a remote free has reached a full slab of the class since
+ * the last one (remote_push notes it), so a thread that builds a large
+ * structure does not walk its full slabs for every new one. */
+static struct hak_slab *scan_full_noted(struct hak_thread *t, unsigned cls)
+{
+    if (HAK_HEAP_LOCKED) {
+        uint64_t bit = (uint64_t)1 << cls;
+        if (!(atomic_load_explicit(&t->xfull_remote, memory_order_relaxed) & bit))
+            return NULL;
+        atomic_fetch_and_explicit(&t->xfull_remote, ~bit, memory_order_acquire);
+    }
+    return scan_full(t, cls, SCAN_MAX);
 }
 
 static void *pop_slow(struct hak_thread *t, unsigned cls)
@@ -609,7 +642,7 @@ static void *pop_slow(struct hak_thread *t, unsigned cls)
             slab_unlink(t, s);
             list_push(t, s, HAK_SLAB_FULL);
         }
-        if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full(t, cls, SCAN_MAX)) == NULL &&
+        if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full_noted(t, cls)) == NULL &&
             (s = adopt(t, cls)) == NULL) {
             s = pool_acquire();
             if (s == NULL)
@@ -633,6 +666,17 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     return b;
 }
 
+/* s, full, has blocks on its remote queue: its owner, if it has one, is
+ * told (a stale owner state is only ever recycled, never freed, and a
+ * note in it costs its next thread one scan). */
+static void note_full_remote(struct hak_slab *s)
+{
+    struct hak_thread *o = atomic_load_explicit(&s->xowner_t, memory_order_relaxed);
+    uint64_t bit = (uint64_t)1 << s->cls;
+    if (o != NULL && !(atomic_load_explicit(&o->xfull_remote, memory_order_relaxed) & bit))
+        atomic_fetch_or_explicit(&o->xfull_remote, bit, memory_order_release);
+}
+
 /* Pushes the chain head..tail (n blocks of s, linked but for tail) on s's
  * remote queue with one CAS. */
 HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
@@ -648,8 +692,11 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
     do {
         _hak_link_set_if(track, tail, _hak_remote_head(old));
         x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
-    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, x, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, x, memory_order_seq_cst,
                                                     memory_order_relaxed));
+    /* On its owner's full list: tell the owner to look (scan_full_noted). */
+    if (HAK_HEAP_LOCKED && atomic_load_explicit(&s->xused_hint, memory_order_seq_cst) != 0)
+        note_full_remote(s);
 }
 
 /* n blocks came back to slabs t does not own. */

@@ -14,7 +14,12 @@
  *   - The owner drains xremote into free at three points only: before
  *     taking from a slab whose free list and bump area are empty, when it
  *     adopts a slab, and when it trims or exits. It never pops a free list
- *     it has not drained when that list is empty.
+ *     it has not drained when that list is empty. A remote push to a slab
+ *     on its owner's full list sets the class's bit in the owner's
+ *     xfull_remote (a push racing with the move to the full list is seen
+ *     by the pusher, the owner, or both), and the owner walks its full
+ *     slabs before growing only when that bit is set (in plans with cache
+ *     tiers; the others, whose full slabs publish no count, always do).
  *   - While a slab is on its owner's full list, xused_hint holds its used
  *     count. A remote push that brings the queue to it returns the last
  *     blocks out: if the owner's heap lock is free, the pusher takes it
