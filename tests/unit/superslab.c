@@ -341,6 +341,68 @@ START_TEST(full_slab_released_by_last_remote_free)
 }
 END_TEST
 
+/* ---- a remote free to a full slab is found before the thread grows ---- */
+
+#define NOTE_SLABS 10                   /* more than one short scan looks at */
+
+struct note_case {
+    unsigned cls;
+    void *freed;                        /* a block of the newest full slab */
+    pthread_barrier_t filled, freed_it;
+};
+
+static void *note_freer(void *arg)
+{
+    struct note_case *nc = arg;
+    pthread_barrier_wait(&nc->filled);
+    _hak_ss_push_batch(me(), &nc->freed, 1);
+    pthread_barrier_wait(&nc->freed_it);
+    return NULL;
+}
+
+START_TEST(remote_free_to_full_slab_found_before_growing)
+{
+    struct note_case nc = {.cls = hak_size_class(10240)};
+    pthread_barrier_init(&nc.filled, NULL, 2);
+    pthread_barrier_init(&nc.freed_it, NULL, 2);
+    pthread_t freer;
+    ck_assert_int_eq(pthread_create(&freer, NULL, note_freer, &nc), 0);
+    /* Owned by the test's thread, which allocates nothing else of cls. */
+    struct hak_thread *t = me();
+    void *first = _hak_ss_pop(t, nc.cls);
+    uint32_t cap = _hak_slab_of(first)->capacity;
+    size_t n = (size_t)NOTE_SLABS * cap;
+    void **b = calloc(n, sizeof *b);
+    b[0] = first;
+    for (size_t i = 1; i < n; i++)
+        b[i] = _hak_ss_pop(t, nc.cls);
+    /* Nine slabs are on the full list, one is current. The short scan
+     * that runs when the current one is spent looks at the first eight of
+     * the list: the remote free goes to the last. */
+    struct hak_slab *last = t->ss[nc.cls].full_tail;
+    ck_assert_ptr_nonnull(last);
+    for (size_t i = 0; i < n && nc.freed == NULL; i++)
+        if (_hak_slab_of(b[i]) == last)
+            nc.freed = b[i];
+    ck_assert_ptr_nonnull(nc.freed);
+    pthread_barrier_wait(&nc.filled);
+    pthread_barrier_wait(&nc.freed_it);
+    uint64_t bit = (uint64_t)1 << nc.cls;
+    if (HAK_HEAP_LOCKED)
+        ck_assert(atomic_load(&t->xfull_remote) & bit);
+    /* The current slab is spent: the next block is the one freed remotely,
+     * not one of a new slab. */
+    void *next = _hak_ss_pop(t, nc.cls);
+    ck_assert_ptr_eq(next, nc.freed);
+    if (HAK_HEAP_LOCKED)
+        ck_assert(!(atomic_load(&t->xfull_remote) & bit));
+    for (size_t i = 0; i < n; i++)
+        _hak_ss_push(t, b[i]);
+    free(b);
+    ck_assert_int_eq(pthread_join(freer, NULL), 0);
+}
+END_TEST
+
 /* ---- empty SuperSlabs go back to the backend ---- */
 
 #define SS_FILL 3
@@ -390,6 +452,7 @@ static Suite *suite(void)
     tcase_add_test(tc, exited_thread_slab_is_adopted);
     tcase_add_test(tc, abandoned_slab_released_by_last_free);
     tcase_add_test(tc, full_slab_released_by_last_remote_free);
+    tcase_add_test(tc, remote_free_to_full_slab_found_before_growing);
     tcase_add_test(tc, empty_superslab_is_released);
     suite_add_tcase(s, tc);
     return s;
