@@ -163,7 +163,7 @@ void _hak_thread_fork_child(void);
 #define HAK_MAG_CAP_MAX 128             /* rounds per magazine */
 #define HAK_DEFAULT_MAG_CAP 64
 #define HAK_DEFAULT_TLS_LIST_CAP 128
-#define HAK_DEFAULT_MAG_DEPOT 16        /* full magazines per class in the depot */
+#define HAK_DEFAULT_MAG_DEPOT 0         /* full magazines per class in the depot */
 /* Free memory is given back to the OS after this long unused: long enough
  * that a program freeing and reallocating in waves does not fault its pages
  * in again every wave, short enough that an idle program shrinks within a

@@ -12,10 +12,11 @@
  *           full slabs a few (SCAN_STEP = 8) at a time, so per producer and
  *           class up to 8 slabs of 64 KiB may wait: 8 x 16 classes x 8 x
  *           64 KiB;
- *   32 MiB  the caches: the magazine depot keeps 16 full magazines per
- *           class of at most 32 KiB each (16 classes: 8 MiB), and each
- *           thread's tiers at most 32 KiB per class and tier (9 threads,
- *           16 classes, 2 tiers: 9 MiB); the rest is margin.
+ *   32 MiB  the caches: the magazine depot (if HAKMEM_MAG_DEPOT is set,
+ *           16 full magazines per class of at most 32 KiB each, 16
+ *           classes: 8 MiB), and each thread's tiers at most 32 KiB per
+ *           class and tier (9 threads, 16 classes, 2 tiers: 9 MiB); the
+ *           rest is margin.
  * Measured on 2 cores (peak, over plans): about 1.5x + 40..90 MiB; glibc
  * 2.36 peaks at about 2x the live set on the same run.
  */

@@ -9,9 +9,11 @@
  *   - A magazine is in exactly one place: a thread's loaded or prev slot,
  *     the depot's full list, or the depot's empty list. Magazine objects
  *     are metadata: never freed, recycled through the empty list.
- *   - The depot holds at most HAKMEM_MAG_DEPOT full magazines per class;
- *     when it is at its bound a push that needs to hand a full magazine
- *     over is refused, and the stack spills the rounds down instead.
+ *   - The depot holds at most HAKMEM_MAG_DEPOT full magazines per class
+ *     (0 by default: a depot's magazine hands one thread's blocks to
+ *     another, whose frees of them then go home as remote frees); when it
+ *     is at its bound a push that needs to hand a full magazine over is
+ *     refused, and the stack spills the rounds down instead.
  *   - A thread's frees feed another thread's mallocs through the depot
  *     without touching the SuperSlab tier: the rounds in a depot magazine
  *     may belong to any thread's slabs; they reach their owner slab only
