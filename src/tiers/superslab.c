@@ -714,21 +714,28 @@ static void count_remote(struct hak_thread *t, uint32_t n)
  * from a thread that frees a whole slab's worth in a row. */
 #define RUN_MAX 64
 
+/* The run leaves t before its push: a push that gives a slab back may
+ * start the purger thread when it drops its lock, and pthread_create
+ * allocates, reaching pop_slow, which flushes t's run: the same blocks
+ * would go back twice. */
 void _hak_ss_run_flush(struct hak_thread *t)
 {
-    struct hak_remote_run *r = &t->run;
-    if (r->n == 0)
+    struct hak_remote_run r = t->run;
+    if (r.n == 0)
         return;
-    remote_push(t, r->slab, r->head, r->tail, r->n, false);
-    *r = (struct hak_remote_run){0};
+    t->run = (struct hak_remote_run){0};
+    remote_push(t, r.slab, r.head, r.tail, r.n, false);
 }
 
-/* b of s, which t (an active thread) does not own, joins t's run. */
+/* b of s, which t (an active thread) does not own, joins t's run. The
+ * flush may re-enter the allocator (above), so the run is looked at again
+ * after it. */
 static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
 {
     struct hak_remote_run *r = &t->run;
-    if (r->slab != s || r->n == RUN_MAX) {
+    while (r->n != 0 && (r->slab != s || r->n == RUN_MAX))
         _hak_ss_run_flush(t);
+    if (r->n == 0) {
         r->slab = s;
         r->tail = b;
     } else {
@@ -1162,6 +1169,8 @@ HAK_EXPORT int hak_heap_check(void)
             }
             if (s->in_use)
                 problems += check_slab(s);
+            else if (atomic_load_explicit(&s->xremote, memory_order_relaxed) != 0)
+                problems += heap_problem(s, "a free slab has blocks in its remote queue");
         }
     }
     pthread_mutex_unlock(&pool_lock);
