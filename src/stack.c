@@ -71,14 +71,49 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
         _hak_ss_push_batch(t, in, n);
 }
 
+/* A class none of whose slow paths ran in the last HAK_IDLE_TICKS slow
+ * paths of the thread's other classes is idle: the blocks its caches
+ * hold go back to their slabs, so slabs that hold little else empty and
+ * serve the classes in use. (A program that works in phases, each on a
+ * few sizes, otherwise keeps every phase's slabs pinned by a few cached
+ * blocks.) Counted in slow paths, not time, the sweep costs the fast
+ * paths nothing; a class that lives on its caches alone is flushed
+ * needlessly at most once per HAK_IDLE_TICKS slow paths. */
+#define HAK_IDLE_TICKS 256
+
+static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
+{
+    void *buf[HAK_BATCH_MAX];
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        if (t->idle.tick - t->idle.last[cls] < HAK_IDLE_TICKS)
+            continue;
+        for (unsigned level = 0; level < _hak_plan_depth; level++) {
+            size_t k;
+            while ((k = _hak_plan_ops[level]->pop_batch(t, cls, buf, HAK_BATCH_MAX)) > 0)
+                _hak_ss_push_batch(t, buf, k);
+        }
+        /* Not again until it has been idle that long once more. */
+        t->idle.last[cls] = t->idle.tick;
+    }
+}
+
+static void idle_tick(struct hak_thread *t, unsigned cls)
+{
+    t->idle.last[cls] = ++t->idle.tick;
+    if (hak_unlikely((t->idle.tick & (HAK_IDLE_TICKS - 1)) == 0))
+        idle_sweep(t);
+}
+
 void *_hak_stack_alloc(struct hak_thread *t, unsigned cls)
 {
     void *b;
+    idle_tick(t, cls);
     return stack_take(t, 0, cls, &b, 1) == 1 ? b : NULL;
 }
 
 void _hak_stack_free(struct hak_thread *t, unsigned cls, void *b)
 {
+    idle_tick(t, cls);
     stack_give(t, 0, cls, &b, 1);
 }
 

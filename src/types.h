@@ -158,6 +158,12 @@ struct hak_thread {
     } run;
     struct hak_ss_class ss[HAK_NCLASSES];
     struct hak_ss_counters ctr;
+    /* The idle-class sweep (stack.c): slow-path calls so far, and the
+     * count at each class's last one. */
+    struct hak_idle {
+        uint32_t tick;
+        uint32_t last[HAK_NCLASSES];
+    } idle;
 
     /* Written by other threads: bit c is set when a remote free reaches a
      * full slab of class c of this thread (superslab.c, scan_full_noted). */
