@@ -267,6 +267,37 @@ static void *stats_add_up(void *arg)
     return NULL;
 }
 
+/* ---- the stack: a class left idle gives its cached blocks back ---- */
+static void *idle_gives_back(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const unsigned idle = 5, busy = 19;
+    void *b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = _hak_stack_alloc(t, idle);
+    struct hak_slab *s = _hak_slab_of(b[0]);
+    for (int i = 0; i < 8; i++)
+        _hak_stack_free(t, idle, b[i]);
+    /* Cached, so still out of their slab. */
+    EXPECT(s->used > 0);
+    /* A few slow paths of another class: too few to call the first idle. */
+    for (int i = 0; i < 50; i++)
+        _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
+    EXPECT(s->used > 0);
+    /* Many more: its blocks go home. */
+    for (int i = 0; i < 1000; i++)
+        _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
+    EXPECT((s->used) == (0));
+    return NULL;
+}
+
+START_TEST(test_idle_gives_back)
+{
+    run_in_thread(idle_gives_back, NULL);
+}
+END_TEST
+
 /* _i enumerates (cache tier level, test class). */
 static struct ctx ctx_for(int i)
 {
@@ -348,6 +379,8 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_knob_zero, 0, n);
     tcase_add_loop_test(tc, test_stats_add_up, 0, n);
     tcase_add_test(tc, test_superslab_contract);
+    if (_hak_plan_depth > 0)
+        tcase_add_test(tc, test_idle_gives_back);
     suite_add_tcase(s, tc);
     return s;
 }
