@@ -116,7 +116,8 @@ static HAK_COLD struct hak_thread *thread_start(void)
     /* A thread giving back a slab of the previous user of t may hold the
      * heap lock or be about to read t->id under it. */
     _hak_heap_lock(t);
-    memset(t, 0, offsetof(struct hak_thread, heap_lock));
+    memset(t, 0, offsetof(struct hak_thread, xfull_remote));
+    atomic_store_explicit(&t->xfull_remote, 0, memory_order_relaxed);
     t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     for (unsigned level = 0; level < _hak_plan_depth; level++)
         _hak_plan_ops[level]->thread_init(t);

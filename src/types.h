@@ -165,12 +165,8 @@ struct hak_thread {
         uint32_t last[HAK_NCLASSES];
     } idle;
 
-    /* Written by other threads: bit c is set when a remote free reaches a
-     * full slab of class c of this thread (superslab.c, scan_full_noted). */
-    _Alignas(HAK_CACHE_LINE) _Atomic uint64_t xfull_remote;
-
     /* Cold. */
-    _Alignas(HAK_CACHE_LINE) int state;         /* enum hak_thread_state */
+    int state;                  /* enum hak_thread_state */
     struct hak_thread *reg_next, *reg_prev; /* registry, under its lock */
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: the last HAK_TRACE_RING events of this thread. */
@@ -180,13 +176,17 @@ struct hak_thread {
     } trace[HAK_TRACE_RING];
     uint32_t trace_pos;
 #endif
+    /* The last two are written by other threads and kept out of the memset
+     * that recycles the state for a new thread: a stale pusher may still
+     * set a bit, a stale holder may still be about to release the lock. */
+    /* Bit c: a remote free reached a full slab of class c of this thread
+     * (superslab.c, scan_full_noted). */
+    _Alignas(HAK_CACHE_LINE) _Atomic uint64_t xfull_remote;
     /* Held by the thread whenever it works on its slabs (plans with cache
      * tiers: their fast paths never touch a slab), and taken with a
      * trylock by another thread that gives back one of its slabs. A mutex,
      * not a spinlock: on a busy machine that thread may be preempted while
-     * holding it, and the owner then sleeps rather than spins. Last, and
-     * kept when the state is recycled for a new thread: a stale holder may
-     * still be about to release it. */
+     * holding it, and the owner then sleeps rather than spins. */
     pthread_mutex_t heap_lock;
 };
 
