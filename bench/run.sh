@@ -62,6 +62,7 @@ if [ "$mode" = smoke ]; then
     larson="0.1 8 1000 500 10 4141"
     mixed="20000 256 42"
     xthread="2 2 2000 16 1024 42"
+    rounds="2 20 100 42"
     gbench="--benchmark_min_time=0.0001"
     walk=100000
 else
@@ -69,6 +70,7 @@ else
     larson="1 8 1000 5000 100 4141"
     mixed="10000000 8192 42"
     xthread="2 2 2000000 16 1024 42"
+    rounds="2 2000 2500 42"
     gbench="--benchmark_min_time=0.05"
     walk=20000000
 fi
@@ -83,6 +85,8 @@ for a in $allocs; do
     run "random_mixed ($a)" "$pre" "$b/random_mixed" $mixed
     # shellcheck disable=SC2086
     run "xthread ($a)" "$pre" "$b/xthread" $xthread
+    # shellcheck disable=SC2086
+    run "rounds ($a)" "$pre" "$b/rounds" $rounds
     # White-box (links hakmem's internals): nothing to preload.
     if [ "$a" = hakmem ] && [ -x "$b/tier_walk" ]; then
         run "tier_walk" "" "$b/tier_walk" "$walk"
