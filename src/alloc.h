@@ -33,16 +33,20 @@ void _hak_free_block(void *p);
 
 HAK_INLINE void *_hak_malloc(size_t size)
 {
-    if (hak_likely(size <= HAK_SMALL_MAX)) {
-        unsigned cls = hak_size_class(size);
-        void *b = HAK_TOP_POP(_hak_tls, cls);
-        if (hak_likely(b != NULL)) {
-            HAK_DEBUG(_hak_debug_alloc(b));
-            return b;
-        }
-        return _hak_alloc_slow(size);
+    unsigned cls;
+    /* The common sizes first: one compare on their way. */
+    if (hak_likely(size <= 1024))
+        cls = hak_class_by_step[(size + 15) >> 4];
+    else if (size <= HAK_SMALL_MAX)
+        cls = hak_size_class(size);
+    else
+        return _hak_alloc_large(size);
+    void *b = HAK_TOP_POP(_hak_tls, cls);
+    if (hak_likely(b != NULL)) {
+        HAK_DEBUG(_hak_debug_alloc(b));
+        return b;
     }
-    return _hak_alloc_large(size);
+    return _hak_alloc_slow(size);
 }
 
 HAK_INLINE void _hak_free(void *p)
@@ -51,6 +55,7 @@ HAK_INLINE void _hak_free(void *p)
         /* Under valgrind memcheck reports misuse first (track.c). */
         HAK_DEBUG(if (!HAK_TRACK_ON) _hak_debug_free("free", p));
         struct hak_slab *s = _hak_slab_of(p);
+        HAK_KEEP(s);
         unsigned cls = s->cls;
         /* Every build refuses what is not the start of a block of a slab in
          * use: an interior pointer, or one into a free slab. (Under valgrind

@@ -67,16 +67,17 @@ HAK_INLINE uintptr_t _hak_map_lookup(const void *p)
 /* The free fast path's question, in one load: is p in a SuperSlab? One bit
  * per chunk of the address space below 2^47 (8 MiB of zero pages, touched
  * only where SuperSlabs are), set exactly while the chunk's map entry says
- * HAK_CHUNK_SS. */
-#define HAK_SS_BITS_BYTES ((size_t)1 << (HAK_MAP_ADDR_BITS - HAK_CHUNK_SHIFT - 3))
-extern _Atomic uint8_t _hak_ss_bits[HAK_SS_BITS_BYTES];
+ * HAK_CHUNK_SS. In 32-bit words: the bit's index within its word is then
+ * the chunk number itself (x86's bt takes it modulo 32), one mask fewer. */
+#define HAK_SS_BITS_WORDS ((size_t)1 << (HAK_MAP_ADDR_BITS - HAK_CHUNK_SHIFT - 5))
+extern _Atomic uint32_t _hak_ss_bits[HAK_SS_BITS_WORDS];
 HAK_INLINE bool _hak_is_ss(const void *p)
 {
-    uintptr_t i = (uintptr_t)p >> (HAK_CHUNK_SHIFT + 3);
-    if (hak_unlikely(i >= HAK_SS_BITS_BYTES))
+    uintptr_t i = (uintptr_t)p >> (HAK_CHUNK_SHIFT + 5);
+    if (hak_unlikely(i >= HAK_SS_BITS_WORDS))
         return false;
-    uint8_t bits = atomic_load_explicit(&_hak_ss_bits[i], memory_order_relaxed);
-    return (bits >> (((uintptr_t)p >> HAK_CHUNK_SHIFT) & 7)) & 1;
+    uint32_t bits = atomic_load_explicit(&_hak_ss_bits[i], memory_order_relaxed);
+    return (bits >> (((uintptr_t)p >> HAK_CHUNK_SHIFT) & 31)) & 1;
 }
 /* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
 bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);

@@ -14,15 +14,15 @@
 #include "backend.h"
 
 _Atomic(_Atomic(uintptr_t) *) _hak_map_root[1u << HAK_MAP_ROOT_BITS];
-_Atomic uint8_t _hak_ss_bits[HAK_SS_BITS_BYTES];
+_Atomic uint32_t _hak_ss_bits[HAK_SS_BITS_WORDS];
 
 static void ss_bit(uintptr_t chunk, bool set)
 {
-    uint8_t bit = (uint8_t)(1u << (chunk & 7));
+    uint32_t bit = 1u << (chunk & 31);
     if (set)
-        atomic_fetch_or_explicit(&_hak_ss_bits[chunk >> 3], bit, memory_order_release);
+        atomic_fetch_or_explicit(&_hak_ss_bits[chunk >> 5], bit, memory_order_release);
     else
-        atomic_fetch_and_explicit(&_hak_ss_bits[chunk >> 3], (uint8_t)~bit, memory_order_release);
+        atomic_fetch_and_explicit(&_hak_ss_bits[chunk >> 5], ~bit, memory_order_release);
 }
 
 #define LEAF_ENTRIES (1u << HAK_MAP_LEAF_BITS)
