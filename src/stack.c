@@ -79,7 +79,7 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
  * blocks.) Counted in slow paths, not time, the sweep costs the fast
  * paths nothing; a class that lives on its caches alone is flushed
  * needlessly at most once per HAK_IDLE_TICKS slow paths. */
-#define HAK_IDLE_TICKS 256
+#define HAK_IDLE_TICKS 64
 
 static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
 {

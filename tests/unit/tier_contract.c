@@ -282,7 +282,7 @@ static void *idle_gives_back(void *arg)
     /* Cached, so still out of their slab. */
     EXPECT(s->used > 0);
     /* A few slow paths of another class: too few to call the first idle. */
-    for (int i = 0; i < 50; i++)
+    for (int i = 0; i < 20; i++)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
     EXPECT(s->used > 0);
     /* Many more: its blocks go home. */
