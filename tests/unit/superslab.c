@@ -360,46 +360,55 @@ static void *note_freer(void *arg)
     return NULL;
 }
 
-START_TEST(remote_free_to_full_slab_found_before_growing)
+/* The owner is a fresh thread of its own (as every actor here): without
+ * check's fork (under valgrind) the test's thread has run other tests. */
+static void *note_owner(void *arg)
 {
-    struct note_case nc = {.cls = hak_size_class(10240)};
-    pthread_barrier_init(&nc.filled, NULL, 2);
-    pthread_barrier_init(&nc.freed_it, NULL, 2);
-    pthread_t freer;
-    ck_assert_int_eq(pthread_create(&freer, NULL, note_freer, &nc), 0);
-    /* Owned by the test's thread, which allocates nothing else of cls. */
+    struct note_case *nc = arg;
     struct hak_thread *t = me();
-    void *first = _hak_ss_pop(t, nc.cls);
+    void *first = _hak_ss_pop(t, nc->cls);
     uint32_t cap = _hak_slab_of(first)->capacity;
     size_t n = (size_t)NOTE_SLABS * cap;
     void **b = calloc(n, sizeof *b);
     b[0] = first;
     for (size_t i = 1; i < n; i++)
-        b[i] = _hak_ss_pop(t, nc.cls);
+        b[i] = _hak_ss_pop(t, nc->cls);
     /* Nine slabs are on the full list, one is current. The short scan
      * that runs when the current one is spent looks at the first eight of
      * the list: the remote free goes to the last. */
-    struct hak_slab *last = t->ss[nc.cls].full_tail;
+    struct hak_slab *last = t->ss[nc->cls].full_tail;
     ck_assert_ptr_nonnull(last);
-    for (size_t i = 0; i < n && nc.freed == NULL; i++)
+    for (size_t i = 0; i < n && nc->freed == NULL; i++)
         if (_hak_slab_of(b[i]) == last)
-            nc.freed = b[i];
-    ck_assert_ptr_nonnull(nc.freed);
-    pthread_barrier_wait(&nc.filled);
-    pthread_barrier_wait(&nc.freed_it);
-    uint64_t bit = (uint64_t)1 << nc.cls;
+            nc->freed = b[i];
+    ck_assert_ptr_nonnull(nc->freed);
+    pthread_barrier_wait(&nc->filled);
+    pthread_barrier_wait(&nc->freed_it);
+    uint64_t bit = (uint64_t)1 << nc->cls;
     if (HAK_HEAP_LOCKED)
         ck_assert(atomic_load(&t->xfull_remote) & bit);
     /* The current slab is spent: the next block is the one freed remotely,
      * not one of a new slab. */
-    void *next = _hak_ss_pop(t, nc.cls);
-    ck_assert_ptr_eq(next, nc.freed);
+    void *next = _hak_ss_pop(t, nc->cls);
+    ck_assert_ptr_eq(next, nc->freed);
     if (HAK_HEAP_LOCKED)
         ck_assert(!(atomic_load(&t->xfull_remote) & bit));
     for (size_t i = 0; i < n; i++)
         _hak_ss_push(t, b[i]);
     free(b);
+    return NULL;
+}
+
+START_TEST(remote_free_to_full_slab_found_before_growing)
+{
+    struct note_case nc = {.cls = hak_size_class(10240)};
+    pthread_barrier_init(&nc.filled, NULL, 2);
+    pthread_barrier_init(&nc.freed_it, NULL, 2);
+    pthread_t owner, freer;
+    ck_assert_int_eq(pthread_create(&owner, NULL, note_owner, &nc), 0);
+    ck_assert_int_eq(pthread_create(&freer, NULL, note_freer, &nc), 0);
     ck_assert_int_eq(pthread_join(freer, NULL), 0);
+    ck_assert_int_eq(pthread_join(owner, NULL), 0);
 }
 END_TEST
 
