@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,17 @@ static inline void bench_release(struct bench_block *b)
     }
     free(b->p);
     b->p = NULL;
+}
+
+/* Starts fn(arg) in a new thread, or exits: a benchmark short of its
+ * threads measures nothing. */
+static inline void bench_thread(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+    int err = pthread_create(th, NULL, fn, arg);
+    if (err != 0) {
+        fprintf(stderr, "pthread_create: %s\n", strerror(err));
+        exit(BENCH_EXIT_USAGE);
+    }
 }
 
 /* Parses a non-negative integer argument in [lo, hi] or exits with usage. */

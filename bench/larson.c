@@ -44,11 +44,7 @@ static void start(struct slot *s)
 {
     /* Joined by the next thread of the chain (or main), not here. */
     pthread_t t;
-    int err = pthread_create(&t, NULL, run, s);
-    if (err != 0) {
-        fprintf(stderr, "pthread_create: %s\n", strerror(err));
-        exit(BENCH_EXIT_USAGE);
-    }
+    bench_thread(&t, run, s);
 }
 
 static void *run(void *arg)

@@ -65,11 +65,7 @@ int main(int argc, char **argv)
     double t0 = bench_now();
     for (size_t t = 0; t < nthreads; t++) {
         w[t].rng = seed + t;
-        int err = pthread_create(&w[t].th, NULL, run, &w[t]);
-        if (err != 0) {
-            fprintf(stderr, "pthread_create: %s\n", strerror(err));
-            return BENCH_EXIT_USAGE;
-        }
+        bench_thread(&w[t].th, run, &w[t]);
     }
     for (size_t t = 0; t < nthreads; t++)
         pthread_join(w[t].th, NULL);

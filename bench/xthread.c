@@ -115,11 +115,7 @@ static void *consume(void *arg)
 
 static void spawn(struct worker *w, void *(*fn)(void *))
 {
-    int err = pthread_create(&w->thread, NULL, fn, w);
-    if (err != 0) {
-        fprintf(stderr, "pthread_create: %s\n", strerror(err));
-        exit(BENCH_EXIT_USAGE);
-    }
+    bench_thread(&w->thread, fn, w);
 }
 
 int main(int argc, char **argv)

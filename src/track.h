@@ -90,15 +90,20 @@ void _hak_track_link_set(void *b, void *next);
 void _hak_track_link_open(const void *b);
 void _hak_track_link_close(const void *b);
 
-HAK_INLINE void *_hak_link_get(const void *b)
+/* track: a constant where a function is instantiated both ways, so its
+ * plain instance has no hook, not even the test (superslab.c, sll.h). */
+HAK_INLINE void *_hak_link_get_if(bool track, const void *b)
 {
-    if (HAK_TRACK_ON)
+    if (HAK_TRACK_VALGRIND && track)
         return _hak_track_link_get(b);
     return *(void *const *)b;
 }
 
-/* track: a constant where a function is instantiated both ways, so its
- * plain instance has no hook, not even the test (superslab.c). */
+HAK_INLINE void *_hak_link_get(const void *b)
+{
+    return _hak_link_get_if(HAK_TRACK_ON, b);
+}
+
 HAK_INLINE void _hak_link_set_if(bool track, void *b, void *next)
 {
     if (HAK_TRACK_VALGRIND && track)

@@ -50,24 +50,18 @@ HAK_INLINE bool _hak_sll_push(struct hak_sll *l, void *b)
     return false;
 }
 
-/* The batch operations test for valgrind once, not per block. */
+/* The batch operations test for valgrind once per batch, not per block:
+ * each body is instantiated with track a constant (as in superslab.c). */
 
-/* Detaches up to n blocks, newest first. */
-static inline size_t _hak_sll_pop_batch(struct hak_sll *l, unsigned cls, void **out, size_t n)
+HAK_INLINE size_t sll_pop_batch(struct hak_sll *l, unsigned cls, void **out, size_t n,
+                                bool track)
 {
     size_t k = 0;
     void *b = l->head;
-    if (HAK_TRACK_ON) {
-        for (; k < n && b != NULL; k++) {
-            out[k] = b;
-            b = _hak_link_get(b);
-        }
-    } else {
-        for (; k < n && b != NULL; k++) {
-            out[k] = b;
-            b = *(void **)b;
-            HAK_DEBUG(_hak_debug_check_link("malloc", cls, b));
-        }
+    for (; k < n && b != NULL; k++) {
+        out[k] = b;
+        b = _hak_link_get_if(track, b);
+        HAK_DEBUG(_hak_debug_check_link("malloc", cls, b));
     }
     (void)cls;
     l->head = b;
@@ -75,27 +69,32 @@ static inline size_t _hak_sll_pop_batch(struct hak_sll *l, unsigned cls, void **
     return k;
 }
 
-/* Takes as many of in[0..n) as there is room for; returns how many. */
-static inline size_t _hak_sll_push_batch(struct hak_sll *l, void **in, size_t n)
+/* Detaches up to n blocks, newest first. */
+static inline size_t _hak_sll_pop_batch(struct hak_sll *l, unsigned cls, void **out, size_t n)
+{
+    return HAK_TRACK_ON ? sll_pop_batch(l, cls, out, n, true)
+                        : sll_pop_batch(l, cls, out, n, false);
+}
+
+HAK_INLINE size_t sll_push_batch(struct hak_sll *l, void **in, size_t n, bool track)
 {
     size_t room = l->cap - l->n;
     if (n > room)
         n = room;
     void *head = l->head;
-    if (HAK_TRACK_ON) {
-        for (size_t k = 0; k < n; k++) {
-            _hak_link_set(in[k], head);
-            head = in[k];
-        }
-    } else {
-        for (size_t k = 0; k < n; k++) {
-            *(void **)in[k] = head;
-            head = in[k];
-        }
+    for (size_t k = 0; k < n; k++) {
+        _hak_link_set_if(track, in[k], head);
+        head = in[k];
     }
     l->head = head;
     HAK_RELAXED_ADD(l->n, (uint32_t)n);
     return n;
+}
+
+/* Takes as many of in[0..n) as there is room for; returns how many. */
+static inline size_t _hak_sll_push_batch(struct hak_sll *l, void **in, size_t n)
+{
+    return HAK_TRACK_ON ? sll_push_batch(l, in, n, true) : sll_push_batch(l, in, n, false);
 }
 
 #endif /* HAK_TIERS_SLL_H */
