@@ -178,6 +178,11 @@ void *_hak_realloc(void *p, size_t size)
     case HAK_CHUNK_LARGE:
         switch (_hak_large_check(p, e, &usable)) {
         case HAK_LARGE_OURS:
+            if (size > HAK_SMALL_MAX) {
+                void *q = _hak_large_resize(p, e, size);
+                if (q != NULL)
+                    return q;
+            }
             break;
         case HAK_LARGE_BAD:
             _hak_bad_pointer("realloc", p);

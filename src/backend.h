@@ -28,6 +28,17 @@
  *     (os, arena: zero; hugepage: see hugepage.c, whole huge pages only).
  *   release(p, size): p and size exactly as a reserve returned them; the
  *     region goes back (unmapped, or free in the arena). Never a part.
+ *   resize(p, old_size, new_size): region p of old_size bytes becomes
+ *     new_size bytes (a multiple of the page size) at the same address,
+ *     keeping its first min(old_size, new_size) bytes; what it gains reads
+ *     as zero. false if it cannot (the address space after it is taken):
+ *     the region is then as it was. Later calls take the new size.
+ *   move(dst, src, size): src a region of exactly size bytes, dst one
+ *     reserved with at least size: src's pages become dst's first size
+ *     bytes without a copy, and src is released. false if it cannot: both
+ *     are then as they were.
+ *   resize and move are NULL in a backend that never can (the arena, whose
+ *     chunks are not the kernel's to move); large.c then copies.
  *   stats(out): counters below; exact when no other thread calls the
  *     backend at the same time.
  *   fork(phase): takes (HAK_FORK_PREPARE) and releases the backend's lock
@@ -69,6 +80,8 @@ struct hak_backend_ops {
     bool (*commit)(void *p, size_t size);
     void (*decommit)(void *p, size_t size);
     void (*release)(void *p, size_t size);
+    bool (*resize)(void *p, size_t old_size, size_t new_size);
+    bool (*move)(void *dst, void *src, size_t size);
     void (*stats)(struct hak_backend_stats *out);
     void (*fork)(int phase);
 };
@@ -130,5 +143,9 @@ static inline void _hak_counters_get(struct hak_backend_counters *c, struct hak_
  * backend is chosen. */
 void *_hak_os_map(size_t size, size_t align, int flags);
 void _hak_os_unmap(void *p, size_t size);
+/* The os ways to resize and move a region (backend contract above), for
+ * the backends whose regions are plain mappings. */
+bool _hak_os_resize(void *p, size_t old_size, size_t new_size);
+bool _hak_os_move(void *dst, void *src, size_t size);
 
 #endif /* HAK_BACKEND_H */

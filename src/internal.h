@@ -82,6 +82,10 @@ HAK_INLINE bool _hak_is_ss(const void *p)
 /* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
 bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);
 void _hak_map_clear(void *base, size_t size);
+/* The region at base, marked as kind, changed from old_size to new_size
+ * bytes: marks the chunks it gained, clears those it left; false on OOM
+ * (nothing changed). */
+bool _hak_map_resize(void *base, size_t old_size, size_t new_size, enum hak_chunk_kind kind);
 
 struct hak_tier_stats;
 
@@ -118,6 +122,10 @@ enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usa
 /* Frees p if it is ours (reporting a bad pointer inside a span); false if
  * p is foreign. */
 bool _hak_large_free(void *p, uintptr_t entry);
+/* Live large block p (entry its map entry, p checked) resized to hold
+ * size bytes, its contents kept, without a copy: p, its new address, or
+ * NULL if only a copy can do it (p unchanged). */
+void *_hak_large_resize(void *p, uintptr_t entry, size_t size);
 /* Unmaps the cached spans that waited decay_ms (all if all); returns
  * bytes released. */
 size_t _hak_large_purge(uint64_t now_ms, bool all);

@@ -43,38 +43,62 @@ static _Atomic(uintptr_t) *map_leaf(uintptr_t chunk, bool create)
     return leaf;
 }
 
-bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind)
+/* Clears the entries of chunks [first, end). */
+static void map_zero(uintptr_t first, uintptr_t end)
 {
-    uintptr_t a = (uintptr_t)base;
-    uintptr_t first = a >> HAK_CHUNK_SHIFT;
-    uintptr_t last = (a + size - 1) >> HAK_CHUNK_SHIFT;
-    if ((a + size - 1) >> HAK_MAP_ADDR_BITS)
-        return false;
-    for (uintptr_t c = first; c <= last; c++) {
+    for (uintptr_t c = first; c < end; c++) {
+        _Atomic(uintptr_t) *leaf = map_leaf(c, false);
+        if (leaf == NULL)
+            continue;
+        if ((atomic_load_explicit(&leaf[c & (LEAF_ENTRIES - 1)], memory_order_relaxed) &
+             HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
+            ss_bit(c, false);
+        atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], 0, memory_order_release);
+    }
+}
+
+/* Sets the entries of chunks [first, end) to entry; on OOM sets none. */
+static bool map_fill(uintptr_t first, uintptr_t end, uintptr_t entry)
+{
+    for (uintptr_t c = first; c < end; c++) {
         _Atomic(uintptr_t) *leaf = map_leaf(c, true);
         if (leaf == NULL) {
-            if (c > first)
-                _hak_map_clear(base, (c - first) << HAK_CHUNK_SHIFT);
+            map_zero(first, c);
             return false;
         }
-        atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], a | (uintptr_t)kind,
-                              memory_order_release);
-        if (kind == HAK_CHUNK_SS)
+        atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], entry, memory_order_release);
+        if ((entry & HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
             ss_bit(c, true);
     }
     return true;
 }
 
+/* One past the last chunk [a, a + size) touches. */
+static uintptr_t chunk_end(uintptr_t a, size_t size) { return ((a + size - 1) >> HAK_CHUNK_SHIFT) + 1; }
+
+bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind)
+{
+    uintptr_t a = (uintptr_t)base;
+    if ((a + size - 1) >> HAK_MAP_ADDR_BITS)
+        return false;
+    return map_fill(a >> HAK_CHUNK_SHIFT, chunk_end(a, size), a | (uintptr_t)kind);
+}
+
 void _hak_map_clear(void *base, size_t size)
 {
     uintptr_t a = (uintptr_t)base;
-    for (uintptr_t c = a >> HAK_CHUNK_SHIFT; c <= (a + size - 1) >> HAK_CHUNK_SHIFT; c++) {
-        _Atomic(uintptr_t) *leaf = map_leaf(c, false);
-        if (leaf != NULL && (atomic_load_explicit(&leaf[c & (LEAF_ENTRIES - 1)],
-                                                  memory_order_relaxed) &
-                             HAK_CHUNK_KIND_MASK) == HAK_CHUNK_SS)
-            ss_bit(c, false);
-        if (leaf != NULL)
-            atomic_store_explicit(&leaf[c & (LEAF_ENTRIES - 1)], 0, memory_order_release);
+    map_zero(a >> HAK_CHUNK_SHIFT, chunk_end(a, size));
+}
+
+bool _hak_map_resize(void *base, size_t old_size, size_t new_size, enum hak_chunk_kind kind)
+{
+    uintptr_t a = (uintptr_t)base;
+    uintptr_t old_end = chunk_end(a, old_size), new_end = chunk_end(a, new_size);
+    if (new_end <= old_end) {
+        map_zero(new_end, old_end);
+        return true;
     }
+    if ((a + new_size - 1) >> HAK_MAP_ADDR_BITS)
+        return false;
+    return map_fill(old_end, new_end, a | (uintptr_t)kind);
 }

@@ -169,6 +169,27 @@ static void hp_release(void *p, size_t size)
     _hak_count_sub(&hp_count.reserved, size);
 }
 
+/* A hugetlb region can only change by whole huge pages, and move only to
+ * a hugetlb region: in hugetlb mode large.c copies instead. */
+static bool hp_resize(void *p, size_t old_size, size_t new_size)
+{
+    if (hp_mode == HP_HUGETLB || !_hak_os_resize(p, old_size, new_size))
+        return false;
+    if (hp_thp && new_size > old_size)
+        madvise(p, new_size, MADV_HUGEPAGE);
+    _hak_count_add(&hp_count.reserved, new_size - old_size);
+    return true;
+}
+
+static bool hp_move(void *dst, void *src, size_t size)
+{
+    if (hp_mode == HP_HUGETLB || !_hak_os_move(dst, src, size))
+        return false;
+    _hak_count_sub(&hp_count.regions, 1);
+    _hak_count_sub(&hp_count.reserved, size);
+    return true;
+}
+
 static void hp_stats(struct hak_backend_stats *out)
 {
     static const char *const names[] = {"uninitialised", "hugetlb", "thp", "os-fallback"};
@@ -184,5 +205,7 @@ const struct hak_backend_ops _hak_backend_hugepage = {
     .commit = hp_commit,
     .decommit = hp_decommit,
     .release = hp_release,
+    .resize = hp_resize,
+    .move = hp_move,
     .stats = hp_stats,
 };

@@ -8,9 +8,13 @@
  * there is told apart by its distance from base.
  *
  * Freed spans wait in a small cache (at most LARGE_CACHE_SPANS spans and
- * LARGE_CACHE_BYTES bytes, each at most LARGE_CACHE_SPAN_MAX) so a loop
- * of malloc/free of one large size makes no syscall. A cached span keeps
- * its map entries and a CACHED magic, so freeing it again is caught.
+ * LARGE_CACHE_BYTES bytes) until the decay. A request takes the cached
+ * span nearest its size and, where the backend can (resize, move), trims
+ * it or grows it to fit: the pages it keeps are not faulted in again, so
+ * a program that frees a large block and allocates one of another size
+ * pays only for the difference. realloc grows and shrinks a live span
+ * the same way, without copying. A cached span keeps its map entries and
+ * a CACHED magic, so freeing it again is caught.
  */
 #include "../internal.h"
 
@@ -25,7 +29,6 @@
 #define LARGE_HEADER 64
 #define LARGE_CACHE_SPANS 16
 #define LARGE_CACHE_BYTES ((size_t)64 << 20)
-#define LARGE_CACHE_SPAN_MAX ((size_t)16 << 20)
 
 struct hak_large {
     uint64_t magic;
@@ -49,18 +52,98 @@ static void span_unmap(struct hak_large *h)
     atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
 }
 
-/* A cached span of at least need bytes, at most a quarter (or 64 KiB)
- * larger, with a base aligned to align. */
+/* How much larger than needed a span may stay rather than be trimmed: an
+ * eighth, or 1 MiB. Below that a trim costs more than it saves, since a
+ * span that served a larger block tends to be asked for one again (a
+ * growing buffer), and trimmed pages would be faulted in anew. */
+#define TRIM_SLACK_MIN ((size_t)1 << 20)
+static size_t trim_slack(size_t need) { return need / 8 > TRIM_SLACK_MIN ? need / 8 : TRIM_SLACK_MIN; }
+
+/* Span h (not reachable by the program) becomes need bytes at the same
+ * address; false if the backend cannot, h unchanged. */
+static bool span_resize(struct hak_large *h, size_t need)
+{
+    const struct hak_backend_ops *b = HAK_BACKEND;
+    size_t old = h->map_size;
+    if (b->resize == NULL)
+        return false;
+    /* The chunks a span gains were free address space, so no region of
+     * ours is in them: they are marked only once the span has them.
+     * Those it leaves are cleared before it does. */
+    if (need > old) {
+        if (!b->resize(h, old, need))
+            return false;
+        if (!_hak_map_resize(h, old, need, HAK_CHUNK_LARGE)) {
+            b->resize(h, need, old);
+            return false;
+        }
+    } else {
+        _hak_map_resize(h, old, need, HAK_CHUNK_LARGE);
+        if (!b->resize(h, old, need)) {
+            _hak_map_resize(h, need, old, HAK_CHUNK_LARGE);
+            return false;
+        }
+    }
+    h->map_size = need;
+    atomic_fetch_add_explicit(&mapped_bytes, need - old, memory_order_relaxed);
+    return true;
+}
+
+/* Span h moved, pages and all, to a new region of need bytes (need more
+ * than h has) aligned to align; NULL if it cannot be, h unchanged. */
+static struct hak_large *span_move(struct hak_large *h, size_t need, size_t align)
+{
+    const struct hak_backend_ops *b = HAK_BACKEND;
+    if (b->move == NULL)
+        return NULL;
+    struct hak_large *n = b->reserve(need, align);
+    if (n == NULL)
+        return NULL;
+    if (!_hak_map_set(n, need, HAK_CHUNK_LARGE)) {
+        b->release(n, need);
+        return NULL;
+    }
+    size_t old = h->map_size;
+    /* h's entries go first, as span_unmap's do: no lookup may find a
+     * span where nothing is mapped any more. Its leaves exist, so setting
+     * them again cannot fail. */
+    _hak_map_clear(h, old);
+    if (!b->move(n, h, old)) {
+        _hak_map_set(h, old, HAK_CHUNK_LARGE);
+        _hak_map_clear(n, need);
+        b->release(n, need);
+        return NULL;
+    }
+    n->map_size = need;
+    atomic_fetch_add_explicit(&mapped_bytes, need - old, memory_order_relaxed);
+    return n;
+}
+
+/* h, of at least need bytes, trimmed when it is much larger. */
+static struct hak_large *span_fit(struct hak_large *h, size_t need)
+{
+    if (h->map_size - need > trim_slack(need))
+        span_resize(h, need);
+    return h;
+}
+
+/* A span of at least need bytes with a base aligned to align, made from
+ * the cached span nearest in size: the smallest that is large enough,
+ * else the largest, grown. NULL if the cache has none to offer. */
 static struct hak_large *cache_take(size_t need, size_t align)
 {
-    size_t slack = need / 4 > 65536 ? need / 4 : 65536;
+    bool can_grow = HAK_BACKEND->resize != NULL;
     struct hak_large *best = NULL;
     size_t best_i = 0;
     pthread_mutex_lock(&large_lock);
     for (size_t i = 0; i < cache_n; i++) {
         struct hak_large *h = cache[i];
-        if (h->map_size >= need && h->map_size - need <= slack &&
-            ((uintptr_t)h & (align - 1)) == 0 && (best == NULL || h->map_size < best->map_size)) {
+        if (((uintptr_t)h & (align - 1)) != 0 || (h->map_size < need && !can_grow))
+            continue;
+        bool better = best == NULL ||
+                      (best->map_size < need ? h->map_size > best->map_size
+                                             : h->map_size >= need && h->map_size < best->map_size);
+        if (better) {
             best = h;
             best_i = i;
         }
@@ -71,7 +154,16 @@ static struct hak_large *cache_take(size_t need, size_t align)
         cache_bytes -= best->map_size;
     }
     pthread_mutex_unlock(&large_lock);
-    return best;
+    if (best == NULL || best->map_size >= need)
+        return best == NULL ? NULL : span_fit(best, need);
+    if (span_resize(best, need))
+        return best;
+    struct hak_large *moved = span_move(best, need, align);
+    if (moved == NULL) {
+        best->magic = 0;
+        span_unmap(best);
+    }
+    return moved;
 }
 
 void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
@@ -129,6 +221,21 @@ enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usa
     return HAK_LARGE_OURS;
 }
 
+void *_hak_large_resize(void *p, uintptr_t entry, size_t size)
+{
+    struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
+    if (size > PTRDIFF_MAX - 2 * h->offset - HAK_SS_SIZE)
+        return NULL;
+    size_t need = page_round(h->offset + size);
+    if (need <= h->map_size)
+        return (char *)span_fit(h, need) + h->offset;
+    if (span_resize(h, need))
+        return p;
+    size_t align = h->offset > HAK_SS_SIZE ? h->offset : HAK_SS_SIZE;
+    struct hak_large *n = span_move(h, need, align);
+    return n == NULL ? NULL : (char *)n + n->offset;
+}
+
 bool _hak_large_free(void *p, uintptr_t entry)
 {
     size_t usable;
@@ -143,7 +250,7 @@ bool _hak_large_free(void *p, uintptr_t entry)
     }
     struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
     atomic_fetch_sub_explicit(&live_spans, 1, memory_order_relaxed);
-    if (h->map_size > LARGE_CACHE_SPAN_MAX) {
+    if (h->map_size > LARGE_CACHE_BYTES) {
         h->magic = 0;
         span_unmap(h);
         return true;

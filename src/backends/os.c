@@ -6,6 +6,10 @@
  * no unused pages. Decommit uses MADV_DONTNEED so the resident size really
  * falls (the pages read back as zero, and refault on touch, so commit has
  * nothing to do but count).
+ *
+ * Resize and move are mremap's: the kernel moves page-table entries, so a
+ * large span grows, shrinks or changes address without its pages being
+ * copied or faulted in again.
  */
 #include "config.h"
 
@@ -55,6 +59,18 @@ void _hak_os_unmap(void *p, size_t size)
     munmap(p, size);
 }
 
+bool _hak_os_resize(void *p, size_t old_size, size_t new_size)
+{
+    if (new_size < old_size)
+        return munmap((char *)p + new_size, old_size - new_size) == 0;
+    return new_size == old_size || mremap(p, old_size, new_size, 0) != MAP_FAILED;
+}
+
+bool _hak_os_move(void *dst, void *src, size_t size)
+{
+    return mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED;
+}
+
 static bool os_init(void)
 {
     return true;
@@ -90,6 +106,23 @@ static void os_release(void *p, size_t size)
     _hak_count_sub(&os_count.reserved, size);
 }
 
+static bool os_resize(void *p, size_t old_size, size_t new_size)
+{
+    if (!_hak_os_resize(p, old_size, new_size))
+        return false;
+    _hak_count_add(&os_count.reserved, new_size - old_size);
+    return true;
+}
+
+static bool os_move(void *dst, void *src, size_t size)
+{
+    if (!_hak_os_move(dst, src, size))
+        return false;
+    _hak_count_sub(&os_count.regions, 1);
+    _hak_count_sub(&os_count.reserved, size);
+    return true;
+}
+
 static void os_stats(struct hak_backend_stats *out)
 {
     _hak_counters_get(&os_count, out);
@@ -104,5 +137,7 @@ const struct hak_backend_ops _hak_backend_os = {
     .commit = os_commit,
     .decommit = os_decommit,
     .release = os_release,
+    .resize = os_resize,
+    .move = os_move,
     .stats = os_stats,
 };

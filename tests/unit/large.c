@@ -18,6 +18,7 @@
 
 #include "hakmem.h"
 #include "internal.h"
+#include "backend.h"
 #include "hak_alloc.h"
 
 #define KiB ((size_t)1 << 10)
@@ -179,6 +180,110 @@ START_TEST(test_span_reuse)
 }
 END_TEST
 
+static size_t large_mapped(void)
+{
+    size_t live, cached, mapped;
+    _hak_large_stats(&live, &cached, &mapped);
+    return mapped;
+}
+
+/* What a span of a block of size bytes maps: the header's page too. */
+static size_t span_bytes(size_t size)
+{
+    return (64 + size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
+}
+
+/* Whether every page of [p, p + size) is resident. */
+static bool resident(const char *p, size_t size)
+{
+    uintptr_t lo = (uintptr_t)p & ~(HAK_PAGE_SIZE - 1);
+    size_t pages = ((uintptr_t)p + size - lo + HAK_PAGE_SIZE - 1) / HAK_PAGE_SIZE;
+    unsigned char *vec = malloc(pages);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore((void *)lo, pages * HAK_PAGE_SIZE, vec), 0);
+    size_t i = 0;
+    while (i < pages && (vec[i] & 1))
+        i++;
+    free(vec);
+    return i == pages;
+}
+
+/* memset that the compiler cannot drop when p is freed next. */
+static void touch(char *p, int c, size_t size)
+{
+    memset(p, c, size);
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* A freed span serves a larger and then a smaller request: grown or
+ * trimmed, never mapped afresh, the pages it had stay resident. */
+START_TEST(test_span_resized_for_reuse)
+{
+    if (HAK_BACKEND->resize == NULL)
+        return;
+    hak_trim();
+    size_t base = large_mapped();
+    char *p = malloc(4 * MiB);
+    ck_assert_ptr_nonnull(p);
+    touch(p, 1, 4 * MiB);
+    free(p);
+
+    char *q = malloc(6 * MiB);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_msg(large_mapped() == base + span_bytes(6 * MiB),
+                  "after 4 MiB freed and 6 MiB asked: %zu bytes mapped, want %zu",
+                  large_mapped() - base, span_bytes(6 * MiB));
+    ck_assert_msg(resident(q, 4 * MiB), "the 4 MiB the span had are not resident");
+    ck_assert_uint_eq(stats().large_cached_spans, 0);
+    touch(q, 2, 6 * MiB);
+    free(q);
+
+    char *r = malloc(1 * MiB);
+    ck_assert_ptr_eq(r, q);
+    ck_assert_msg(large_mapped() == base + span_bytes(1 * MiB),
+                  "after 6 MiB freed and 1 MiB asked: %zu bytes mapped, want %zu",
+                  large_mapped() - base, span_bytes(1 * MiB));
+    ck_assert(resident(r, 1 * MiB));
+    check_span_mapped(r, 1 * MiB);
+    ck_assert_uint_eq(chunk_kind((uintptr_t)r + 4 * MiB), HAK_CHUNK_FOREIGN);
+    free(r);
+}
+END_TEST
+
+/* realloc of a large block to a large size moves no byte: at no time are
+ * two spans mapped, and the block's pages stay resident. */
+START_TEST(test_realloc_without_copy)
+{
+    if (HAK_BACKEND->resize == NULL || HAK_TRACK_ON)
+        return;
+    hak_trim();
+    size_t base = large_mapped();
+    char *p = malloc(3 * MiB);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 7, 3 * MiB);
+    static const size_t steps[] = {8 * MiB, 20 * MiB, 2 * MiB, 5 * MiB};
+    size_t kept = 3 * MiB;                      /* the bytes that were never cut off */
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        size_t to = steps[i];
+        if (to < kept)
+            kept = to;
+        p = realloc(p, to);
+        ck_assert_msg(p != NULL, "realloc to %zu failed", to);
+        ck_assert_msg(large_mapped() == base + span_bytes(to),
+                      "realloc to %zu: %zu bytes mapped, want %zu", to, large_mapped() - base,
+                      span_bytes(to));
+        ck_assert_uint_eq(stats().large_cached_spans, 0);
+        ck_assert_msg(resident(p, kept), "realloc to %zu: the block's pages are not resident", to);
+        size_t j = 0;
+        while (j < kept && p[j] == 7)
+            j++;
+        ck_assert_msg(j == kept, "realloc to %zu: byte %zu lost", to, j);
+        check_span_mapped(p, to);
+    }
+    free(p);
+}
+END_TEST
+
 /* A pattern in which every 8-byte word differs, so a copy from or to the
  * wrong offset shows. */
 static uint64_t word_at(size_t i) { return (i + 1) * 0x9e3779b97f4a7c15ull; }
@@ -305,6 +410,8 @@ static Suite *suite(void)
     tc = tcase_create("reuse");
     tcase_add_test(tc, test_span_reuse);
     tcase_add_test(tc, test_calloc_reused_span);
+    tcase_add_test(tc, test_span_resized_for_reuse);
+    tcase_add_test(tc, test_realloc_without_copy);
     suite_add_tcase(s, tc);
     tc = tcase_create("realloc");
     tcase_add_test(tc, test_realloc);
