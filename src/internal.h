@@ -201,9 +201,6 @@ extern struct hak_libc_malloc _hak_libc;
 /* ---- stack.c: the plan ---- */
 void *_hak_stack_alloc(struct hak_thread *t, unsigned cls);
 void _hak_stack_free(struct hak_thread *t, unsigned cls, void *b);
-/* The walk from a given level down (level = depth is the SuperSlab tier). */
-size_t _hak_stack_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n);
-void _hak_stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n);
 void _hak_stack_flush_level(struct hak_thread *t, unsigned level);
 /* Every cache tier of t flushed down to the SuperSlab tier. */
 void _hak_stack_flush(struct hak_thread *t);

@@ -20,9 +20,37 @@ const unsigned _hak_plan_depth = sizeof _hak_plan_ops / sizeof _hak_plan_ops[0] 
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n);
+/* Blocks from the tiers below level, each giving what it holds, the
+ * SuperSlab tier the rest: a tier passed through is neither refilled nor
+ * spilled, so a block travels from its slab to the tier that missed in
+ * one step. */
+static size_t pass_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n)
+{
+    size_t k = 0;
+    for (; level < _hak_plan_depth && k < n; level++)
+        k += _hak_plan_ops[level]->pop_batch(t, cls, out + k, n - k);
+    if (k < n)
+        k += _hak_ss_pop_batch(t, cls, out + k, n - k);
+    return k;
+}
 
-/* Takes up to n blocks from level and below, refilling level on a miss. */
+/* Blocks to the tiers below level, each taking what it has room for, the
+ * SuperSlab tier the rest. */
+static void pass_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n)
+{
+    for (; level < _hak_plan_depth && n > 0; level++) {
+        size_t k = _hak_plan_ops[level]->push_batch(t, cls, in, n);
+        in += k;
+        n -= k;
+    }
+    if (n > 0)
+        _hak_ss_push_batch(t, in, n);
+}
+
+/* Takes up to n blocks; the first tier that is on (refill > 0) and
+ * missed is refilled from below. Only that one: a lower tier that
+ * refilled itself too would copy every block once more on its way up
+ * while a program allocates more than the caches hold. */
 static size_t stack_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n)
 {
     if (level == _hak_plan_depth)
@@ -32,43 +60,42 @@ static size_t stack_take(struct hak_thread *t, unsigned level, unsigned cls, voi
     if (k == n)
         return k;
     size_t want = min_size(ops->refill(t, cls), HAK_BATCH_MAX);
-    if (want > 0) {
-        HAK_TRACE(t, HAK_EV_REFILL, cls, NULL);
-        void *buf[HAK_BATCH_MAX];
-        size_t got = stack_take(t, level + 1, cls, buf, want);
-        size_t kept = ops->push_batch(t, cls, buf, got);
-        if (kept < got)
-            stack_give(t, level + 1, cls, buf + kept, got - kept);
-        k += ops->pop_batch(t, cls, out + k, n - k);
-        if (k == n)
-            return k;
-    }
-    return k + stack_take(t, level + 1, cls, out + k, n - k);
+    if (want == 0)
+        return k + stack_take(t, level + 1, cls, out + k, n - k);
+    HAK_TRACE(t, HAK_EV_REFILL, cls, NULL);
+    void *buf[HAK_BATCH_MAX];
+    size_t got = pass_take(t, level + 1, cls, buf, want);
+    size_t kept = ops->push_batch(t, cls, buf, got);
+    if (kept < got)
+        pass_give(t, level + 1, cls, buf + kept, got - kept);
+    k += ops->pop_batch(t, cls, out + k, n - k);
+    return k == n ? k : k + pass_take(t, level + 1, cls, out + k, n - k);
 }
 
-/* Gives n blocks to level and below; a refusing tier first spills a batch. */
+/* Gives n blocks; the first tier that is on (spill > 0) and refused
+ * spills a batch below, and only that one, as with refills. */
 static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n)
 {
-    for (; level < _hak_plan_depth && n > 0; level++) {
-        const struct hak_tier_ops *ops = _hak_plan_ops[level];
-        size_t k = ops->push_batch(t, cls, in, n);
-        in += k;
-        n -= k;
-        if (n == 0)
-            return;
-        size_t sp = min_size(ops->spill(t, cls), HAK_BATCH_MAX);
-        if (sp > 0) {
-            HAK_TRACE(t, HAK_EV_SPILL, cls, NULL);
-            void *buf[HAK_BATCH_MAX];
-            size_t got = ops->pop_batch(t, cls, buf, sp);
-            stack_give(t, level + 1, cls, buf, got);
-            k = ops->push_batch(t, cls, in, n);
-            in += k;
-            n -= k;
-        }
-    }
-    if (n > 0)
+    if (level == _hak_plan_depth) {
         _hak_ss_push_batch(t, in, n);
+        return;
+    }
+    const struct hak_tier_ops *ops = _hak_plan_ops[level];
+    size_t k = ops->push_batch(t, cls, in, n);
+    if (k == n)
+        return;
+    size_t sp = min_size(ops->spill(t, cls), HAK_BATCH_MAX);
+    if (sp == 0) {
+        stack_give(t, level + 1, cls, in + k, n - k);
+        return;
+    }
+    HAK_TRACE(t, HAK_EV_SPILL, cls, NULL);
+    void *buf[HAK_BATCH_MAX];
+    size_t got = ops->pop_batch(t, cls, buf, sp);
+    pass_give(t, level + 1, cls, buf, got);
+    k += ops->push_batch(t, cls, in + k, n - k);
+    if (k < n)
+        pass_give(t, level + 1, cls, in + k, n - k);
 }
 
 /* A class none of whose slow paths ran in the last HAK_IDLE_TICKS slow
@@ -117,21 +144,11 @@ void _hak_stack_free(struct hak_thread *t, unsigned cls, void *b)
     stack_give(t, 0, cls, &b, 1);
 }
 
-size_t _hak_stack_take(struct hak_thread *t, unsigned level, unsigned cls, void **out, size_t n)
-{
-    return stack_take(t, level, cls, out, n);
-}
-
-void _hak_stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n)
-{
-    stack_give(t, level, cls, in, n);
-}
-
 /* The sinks tiers flush into: level i flushes into level i + 1. */
 #define HAK_SINK_DEF(i)                                                                        \
     static void sink_##i(struct hak_thread *t, unsigned cls, void **in, size_t n)              \
     {                                                                                          \
-        stack_give(t, (i) + 1, cls, in, n);                                                    \
+        pass_give(t, (i) + 1, cls, in, n);                                                     \
     }
 HAK_SINK_DEF(0)
 HAK_SINK_DEF(1)
