@@ -46,6 +46,8 @@ static bool depot_put_full(unsigned cls, struct hak_magazine *m)
 {
     struct depot *d = &depot[cls];
     bool ok = false;
+    if (_hak_opt.mag_depot == 0)        /* the default: no lock to learn it */
+        return false;
     pthread_mutex_lock(&d->lock);
     if (d->nfull < _hak_opt.mag_depot) {
         m->next = d->full;
