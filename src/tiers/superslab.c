@@ -842,24 +842,34 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
             _hak_ss_push(t, in[i++]);
             continue;
         }
+        /* Slabs are aligned to their size: one slab is one value of
+         * address >> HAK_SLAB_SHIFT, which costs less than the descriptor. */
+        uintptr_t slab_bits = (uintptr_t)in[i] >> HAK_SLAB_SHIFT;
         size_t j = i + 1;
-        for (; j < n && _hak_slab_of(in[j]) == s; j++)
+        for (; j < n && (uintptr_t)in[j] >> HAK_SLAB_SHIFT == slab_bits; j++)
             *(void **)in[j - 1] = in[j];
         uint32_t run = (uint32_t)(j - i);
         if (!_hak_ss_owns(t, s)) {
             remote_push(t, s, in[i], in[j - 1], run, false);
             count_remote(t, run);
-        } else if (s->used > run && s->list != HAK_SLAB_FULL) {
-            /* The run changes no list: one splice. */
-            *(void **)in[j - 1] = s->free;
-            s->free = in[i];
-            s->used -= run;
-            HAK_RELAXED_ADD(t->ctr.in, run);
-        } else {
-            for (size_t k = i; k < j; k++)
-                _hak_ss_push(t, in[k]);
+            i = j;
+            continue;
         }
-        i = j;
+        /* Spliced in one step where no list changes; one block at a time
+         * where one does: the first of a full slab (off the full list),
+         * the last that empties it (back to the pool). */
+        while (i < j) {
+            if (s->list == HAK_SLAB_FULL || s->used <= 1) {
+                _hak_ss_push(t, in[i++]);
+                continue;
+            }
+            uint32_t m = s->used > j - i ? (uint32_t)(j - i) : s->used - 1;
+            *(void **)in[i + m - 1] = s->free;
+            s->free = in[i];
+            s->used -= m;
+            HAK_RELAXED_ADD(t->ctr.in, m);
+            i += m;
+        }
     }
     _hak_heap_unlock(t);
 }
