@@ -33,9 +33,13 @@ HAK_NOINLINE void *_hak_alloc_slow(size_t size)
     return _hak_alloc_class(hak_size_class(size));
 }
 
+/* The slow paths hold the decay's start (decay.c) from end to end: the
+ * purger thread's pthread_create allocates, and it must find every tier
+ * and slab of this thread as a call leaves them, not halfway through. */
 void *_hak_alloc_class(unsigned cls)
 {
     bool locked;
+    _hak_decay_hold();
     struct hak_thread *t = _hak_thread_get(&locked);
     void *b;
     if (locked) {
@@ -44,6 +48,7 @@ void *_hak_alloc_class(unsigned cls)
     } else {
         b = _hak_stack_alloc(t, cls);
     }
+    _hak_decay_release();
     if (hak_unlikely(b == NULL))
         errno = ENOMEM;
     else
@@ -63,6 +68,7 @@ HAK_NOINLINE void _hak_free_slow(void *p)
 void _hak_free_block(void *p)
 {
     bool locked;
+    _hak_decay_hold();
     struct hak_thread *t = _hak_thread_get(&locked);
     struct hak_slab *s = _hak_slab_of(p);
     if (locked) {
@@ -76,6 +82,7 @@ void _hak_free_block(void *p)
     } else {
         _hak_stack_free(t, s->cls, p);
     }
+    _hak_decay_release();
 }
 
 HAK_NOINLINE void *_hak_alloc_large(size_t size)

@@ -12,9 +12,12 @@
  * reader's feet. HAKMEM_DECAY_MS=0 decommits a slab
  * as soon as it is free and starts no thread. After fork() the child has
  * no purger; the next kick starts one. pthread_create allocates through
- * hakmem, so a kick inside a section holding a lock that allocation may
- * need (_hak_decay_hold: the abandoned-slab lock, the orphan heap) puts the
- * start off to the end of the section.
+ * hakmem, so a kick inside a held section (_hak_decay_hold) puts the start
+ * off to the end of the outermost one. Held: every malloc and free slow
+ * path from end to end, so the allocation meets the thread's caches and
+ * slabs as a call leaves them, never halfway through a batch; and the
+ * sections that hold a lock allocation may need (the abandoned-slab lock,
+ * the orphan heap).
  *
  * The purger allocates nothing and has no hakmem thread state.
  */
@@ -33,8 +36,8 @@ static pthread_cond_t decay_cond = PTHREAD_COND_INITIALIZER;
 static _Atomic bool pending;
 static _Atomic bool purger_started;
 /* The calling thread's _hak_decay_hold depth, and a start it put off. */
-static __thread unsigned hold_depth HAK_TLS_MODEL;
-static __thread bool start_held HAK_TLS_MODEL;
+__thread unsigned _hak_decay_depth HAK_TLS_MODEL;
+__thread bool _hak_decay_start_held HAK_TLS_MODEL;
 
 uint64_t _hak_now_ms(void)
 {
@@ -94,8 +97,8 @@ void _hak_decay_kick(void)
     if (_hak_opt.decay_ms == 0)
         return;
     if (!atomic_load_explicit(&purger_started, memory_order_relaxed)) {
-        if (hold_depth != 0) {
-            start_held = true;
+        if (_hak_decay_depth != 0) {
+            _hak_decay_start_held = true;
             return;
         }
         if (!atomic_exchange(&purger_started, true))
@@ -108,14 +111,10 @@ void _hak_decay_kick(void)
     pthread_mutex_unlock(&decay_lock);
 }
 
-void _hak_decay_hold(void) { hold_depth++; }
-
-void _hak_decay_release(void)
+void _hak_decay_start_now(void)
 {
-    if (--hold_depth == 0 && start_held) {
-        start_held = false;
-        _hak_decay_kick();
-    }
+    _hak_decay_start_held = false;
+    _hak_decay_kick();
 }
 
 size_t _hak_decay_purge_all(void)

@@ -89,15 +89,30 @@ bool _hak_map_resize(void *base, size_t old_size, size_t new_size, enum hak_chun
 
 struct hak_tier_stats;
 
+#if HAK_INITIAL_EXEC_TLS
+#define HAK_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define HAK_TLS_MODEL
+#endif
+
 /* ---- decay.c: giving memory back to the OS ---- */
 uint64_t _hak_now_ms(void);
 /* Something became purgeable: make sure the purger will look at it. */
 void _hak_decay_kick(void);
-/* Brackets a section holding a lock that an allocation may need: a kick
- * inside it that would start the purger thread (pthread_create allocates)
- * is carried out when the outermost section ends. */
-void _hak_decay_hold(void);
-void _hak_decay_release(void);
+/* Brackets a section in which the thread's allocator state may be
+ * halfway changed, or holding a lock an allocation may need: a kick inside
+ * it that would start the purger thread (pthread_create allocates) is
+ * carried out when the outermost section ends. Inline: every malloc and
+ * free slow path is one. */
+extern __thread unsigned _hak_decay_depth HAK_TLS_MODEL;
+extern __thread bool _hak_decay_start_held HAK_TLS_MODEL;
+void _hak_decay_start_now(void);
+static inline void _hak_decay_hold(void) { _hak_decay_depth++; }
+static inline void _hak_decay_release(void)
+{
+    if (--_hak_decay_depth == 0 && hak_unlikely(_hak_decay_start_held))
+        _hak_decay_start_now();
+}
 /* Everything purgeable now, whatever its age (hak_trim). */
 size_t _hak_decay_purge_all(void);
 void _hak_decay_fork_child(void);
@@ -136,11 +151,6 @@ void _hak_large_fork_parent(void);
 void _hak_large_fork_child(void);
 
 /* ---- thread.c ---- */
-#if HAK_INITIAL_EXEC_TLS
-#define HAK_TLS_MODEL __attribute__((tls_model("initial-exec")))
-#else
-#define HAK_TLS_MODEL
-#endif
 extern __thread struct hak_thread *_hak_tls;
 extern struct hak_thread _hak_thread_empty;
 /* The calling thread's state, initialised (or the orphan heap, locked, for a
