@@ -666,13 +666,14 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     return b;
 }
 
-/* s, full, has blocks on its remote queue: its owner, if it has one, is
+/* s, full, has blocks on its remote queue (cls: its class, as read before
+ * the push, since s may be reused by now): its owner, if it has one, is
  * told (a stale owner state is only ever recycled, never freed, and a
  * note in it costs its next thread one scan). */
-static void note_full_remote(struct hak_slab *s)
+static void note_full_remote(struct hak_slab *s, unsigned cls)
 {
     struct hak_thread *o = atomic_load_explicit(&s->xowner_t, memory_order_relaxed);
-    uint64_t bit = (uint64_t)1 << s->cls;
+    uint64_t bit = (uint64_t)1 << cls;
     if (o != NULL && !(atomic_load_explicit(&o->xfull_remote, memory_order_relaxed) & bit))
         atomic_fetch_or_explicit(&o->xfull_remote, bit, memory_order_release);
 }
@@ -682,8 +683,10 @@ static void note_full_remote(struct hak_slab *s)
 HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
                             uint32_t n, bool track)
 {
-    /* Before the CAS: after it the owner may drain, release and reuse s. */
-    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, s->cls, head);
+    /* Before the CAS: after it the owner may drain, release and reuse s,
+     * and format it for another class. */
+    unsigned cls = s->cls;
+    HAK_TRACE(t, HAK_EV_REMOTE_PUSH, cls, head);
     uintptr_t old = atomic_load_explicit(&s->xremote, memory_order_relaxed), x;
     if (hak_unlikely(_hak_remote_len(old) + n ==
                      atomic_load_explicit(&s->xused_hint, memory_order_relaxed)) &&
@@ -696,7 +699,7 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
                                                     memory_order_relaxed));
     /* On its owner's full list: tell the owner to look (scan_full_noted). */
     if (HAK_HEAP_LOCKED && atomic_load_explicit(&s->xused_hint, memory_order_seq_cst) != 0)
-        note_full_remote(s);
+        note_full_remote(s, cls);
 }
 
 /* n blocks came back to slabs t does not own. */
