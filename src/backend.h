@@ -33,12 +33,17 @@
  *     keeping its first min(old_size, new_size) bytes; what it gains reads
  *     as zero. false if it cannot (the address space after it is taken):
  *     the region is then as it was. Later calls take the new size.
- *   move(dst, src, size): src a region of exactly size bytes, dst one
- *     reserved with at least size: src's pages become dst's first size
- *     bytes without a copy, and src is released. false if it cannot: both
- *     are then as they were.
- *   resize and move are NULL in a backend that never can (the arena, whose
- *     chunks are not the kernel's to move); large.c then copies.
+ *   move(dst, dst_size, src, size): src a region of exactly size bytes,
+ *     dst one of dst_size >= size just reserved: src's pages become dst's
+ *     first size bytes without a copy, and src is released. false if it
+ *     cannot: src is then as it was and dst is released (Linux unmaps the
+ *     destination before it checks the source, so what the kernel took of
+ *     it may be another mapping's by then, and is left alone).
+ *   remaps(): whether resize and move can succeed at all (hugepage: not
+ *     on reserved huge pages); NULL if always.
+ *   resize, move and remaps are NULL in a backend that never can (the
+ *     arena, whose chunks are not the kernel's to move); large.c then
+ *     copies.
  *   stats(out): counters below; exact when no other thread calls the
  *     backend at the same time.
  *   fork(phase): takes (HAK_FORK_PREPARE) and releases the backend's lock
@@ -81,7 +86,8 @@ struct hak_backend_ops {
     void (*decommit)(void *p, size_t size);
     void (*release)(void *p, size_t size);
     bool (*resize)(void *p, size_t old_size, size_t new_size);
-    bool (*move)(void *dst, void *src, size_t size);
+    bool (*move)(void *dst, size_t dst_size, void *src, size_t size);
+    bool (*remaps)(void);
     void (*stats)(struct hak_backend_stats *out);
     void (*fork)(int phase);
 };
@@ -146,6 +152,6 @@ void _hak_os_unmap(void *p, size_t size);
 /* The os ways to resize and move a region (backend contract above), for
  * the backends whose regions are plain mappings. */
 bool _hak_os_resize(void *p, size_t old_size, size_t new_size);
-bool _hak_os_move(void *dst, void *src, size_t size);
+bool _hak_os_move(void *dst, size_t dst_size, void *src, size_t size);
 
 #endif /* HAK_BACKEND_H */

@@ -181,14 +181,21 @@ static bool hp_resize(void *p, size_t old_size, size_t new_size)
     return true;
 }
 
-static bool hp_move(void *dst, void *src, size_t size)
+static bool hp_move(void *dst, size_t dst_size, void *src, size_t size)
 {
-    if (hp_mode == HP_HUGETLB || !_hak_os_move(dst, src, size))
-        return false;
+    bool moved;
+    if (hp_mode == HP_HUGETLB) {
+        munmap(dst, dst_size);
+        moved = false;
+    } else {
+        moved = _hak_os_move(dst, dst_size, src, size);
+    }
     _hak_count_sub(&hp_count.regions, 1);
-    _hak_count_sub(&hp_count.reserved, size);
-    return true;
+    _hak_count_sub(&hp_count.reserved, moved ? size : dst_size);
+    return moved;
 }
+
+static bool hp_remaps(void) { return hp_mode != HP_HUGETLB; }
 
 static void hp_stats(struct hak_backend_stats *out)
 {
@@ -207,5 +214,6 @@ const struct hak_backend_ops _hak_backend_hugepage = {
     .release = hp_release,
     .resize = hp_resize,
     .move = hp_move,
+    .remaps = hp_remaps,
     .stats = hp_stats,
 };

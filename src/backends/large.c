@@ -8,13 +8,14 @@
  * there is told apart by its distance from base.
  *
  * Freed spans wait in a small cache (at most LARGE_CACHE_SPANS spans and
- * LARGE_CACHE_BYTES bytes) until the decay. A request takes the cached
- * span nearest its size and, where the backend can (resize, move), trims
- * it or grows it to fit: the pages it keeps are not faulted in again, so
- * a program that frees a large block and allocates one of another size
- * pays only for the difference. realloc grows and shrinks a live span
- * the same way, without copying. A cached span keeps its map entries and
- * a CACHED magic, so freeing it again is caught.
+ * LARGE_CACHE_BYTES bytes, each at most LARGE_CACHE_SPAN_MAX) until the
+ * decay. A request takes the cached span nearest its size and, where the
+ * backend can (resize, move), trims it or grows it to fit: the pages it
+ * keeps are not faulted in again, so a program that frees a large block
+ * and allocates one of another size pays only for the difference.
+ * realloc grows and shrinks a live span the same way, without copying.
+ * A cached span keeps its map entries and a CACHED magic, so freeing it
+ * again is caught.
  */
 #include "../internal.h"
 
@@ -29,6 +30,7 @@
 #define LARGE_HEADER 64
 #define LARGE_CACHE_SPANS 16
 #define LARGE_CACHE_BYTES ((size_t)64 << 20)
+#define LARGE_CACHE_SPAN_MAX (LARGE_CACHE_BYTES / 2) /* so one span never empties the cache */
 
 struct hak_large {
     uint64_t magic;
@@ -59,13 +61,18 @@ static void span_unmap(struct hak_large *h)
 #define TRIM_SLACK_MIN ((size_t)1 << 20)
 static size_t trim_slack(size_t need) { return need / 8 > TRIM_SLACK_MIN ? need / 8 : TRIM_SLACK_MIN; }
 
-/* Span h (not reachable by the program) becomes need bytes at the same
- * address; false if the backend cannot, h unchanged. */
+static bool remaps(const struct hak_backend_ops *b)
+{
+    return b->resize != NULL && (b->remaps == NULL || b->remaps());
+}
+
+/* Span h (not in the cache) becomes need bytes at the same address; false
+ * if the backend cannot, h unchanged. */
 static bool span_resize(struct hak_large *h, size_t need)
 {
     const struct hak_backend_ops *b = HAK_BACKEND;
     size_t old = h->map_size;
-    if (b->resize == NULL)
+    if (!remaps(b))
         return false;
     /* The chunks a span gains were free address space, so no region of
      * ours is in them: they are marked only once the span has them.
@@ -78,8 +85,12 @@ static bool span_resize(struct hak_large *h, size_t need)
             return false;
         }
     } else {
+        /* The size first too: a foreign pointer in the tail given back
+         * must be told apart as soon as the tail is gone. */
         _hak_map_resize(h, old, need, HAK_CHUNK_LARGE);
+        h->map_size = need;
         if (!b->resize(h, old, need)) {
+            h->map_size = old;
             _hak_map_resize(h, need, old, HAK_CHUNK_LARGE);
             return false;
         }
@@ -94,26 +105,28 @@ static bool span_resize(struct hak_large *h, size_t need)
 static struct hak_large *span_move(struct hak_large *h, size_t need, size_t align)
 {
     const struct hak_backend_ops *b = HAK_BACKEND;
-    if (b->move == NULL)
+    if (!remaps(b))
         return NULL;
     struct hak_large *n = b->reserve(need, align);
     if (n == NULL)
         return NULL;
+    /* n's chunks are marked only once the move has succeeded: a failed
+     * one may leave part of n to another mapping, whose entries must not
+     * be ours to clear. Their leaves are made now, so marking cannot fail
+     * then. h's entries go before its pages, as span_unmap's do; its
+     * leaves exist, so setting them again cannot fail either. */
     if (!_hak_map_set(n, need, HAK_CHUNK_LARGE)) {
         b->release(n, need);
         return NULL;
     }
+    _hak_map_clear(n, need);
     size_t old = h->map_size;
-    /* h's entries go first, as span_unmap's do: no lookup may find a
-     * span where nothing is mapped any more. Its leaves exist, so setting
-     * them again cannot fail. */
     _hak_map_clear(h, old);
-    if (!b->move(n, h, old)) {
+    if (!b->move(n, need, h, old)) {
         _hak_map_set(h, old, HAK_CHUNK_LARGE);
-        _hak_map_clear(n, need);
-        b->release(n, need);
         return NULL;
     }
+    _hak_map_set(n, need, HAK_CHUNK_LARGE);
     n->map_size = need;
     atomic_fetch_add_explicit(&mapped_bytes, need - old, memory_order_relaxed);
     return n;
@@ -129,16 +142,20 @@ static struct hak_large *span_fit(struct hak_large *h, size_t need)
 
 /* A span of at least need bytes with a base aligned to align, made from
  * the cached span nearest in size: the smallest that is large enough,
- * else the largest, grown. NULL if the cache has none to offer. */
+ * else the largest, grown. Where the backend cannot trim or grow, only a
+ * span at most a quarter (or 64 KiB) larger will do. NULL if the cache
+ * has none to offer. */
 static struct hak_large *cache_take(size_t need, size_t align)
 {
-    bool can_grow = HAK_BACKEND->resize != NULL;
+    bool can_remap = remaps(HAK_BACKEND);
+    size_t slack = need / 4 > 65536 ? need / 4 : 65536;
     struct hak_large *best = NULL;
     size_t best_i = 0;
     pthread_mutex_lock(&large_lock);
     for (size_t i = 0; i < cache_n; i++) {
         struct hak_large *h = cache[i];
-        if (((uintptr_t)h & (align - 1)) != 0 || (h->map_size < need && !can_grow))
+        if (((uintptr_t)h & (align - 1)) != 0 ||
+            (!can_remap && (h->map_size < need || h->map_size - need > slack)))
             continue;
         bool better = best == NULL ||
                       (best->map_size < need ? h->map_size > best->map_size
@@ -250,7 +267,7 @@ bool _hak_large_free(void *p, uintptr_t entry)
     }
     struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
     atomic_fetch_sub_explicit(&live_spans, 1, memory_order_relaxed);
-    if (h->map_size > LARGE_CACHE_BYTES) {
+    if (h->map_size > LARGE_CACHE_SPAN_MAX) {
         h->magic = 0;
         span_unmap(h);
         return true;

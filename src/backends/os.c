@@ -66,9 +66,26 @@ bool _hak_os_resize(void *p, size_t old_size, size_t new_size)
     return new_size == old_size || mremap(p, old_size, new_size, 0) != MAP_FAILED;
 }
 
-bool _hak_os_move(void *dst, void *src, size_t size)
+bool _hak_os_move(void *dst, size_t dst_size, void *src, size_t size)
 {
-    return mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED;
+    if (mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED)
+        return true;
+    /* Refused (src split by the program's mprotect, say). The kernel may
+     * have unmapped [dst, dst + size) first: if that hole is still empty
+     * it is taken back and dst goes whole; if something is there, it is
+     * either still dst's head or a mapping made meanwhile by another
+     * thread, which must not be unmapped: the head is left as it is. */
+    void *again = mmap(dst, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (again == dst) {
+        munmap(dst, dst_size);
+        return false;
+    }
+    if (again != MAP_FAILED)                    /* a kernel that took the address as a hint */
+        munmap(again, size);
+    if (dst_size > size)
+        munmap((char *)dst + size, dst_size - size);
+    return false;
 }
 
 static bool os_init(void)
@@ -114,13 +131,13 @@ static bool os_resize(void *p, size_t old_size, size_t new_size)
     return true;
 }
 
-static bool os_move(void *dst, void *src, size_t size)
+static bool os_move(void *dst, size_t dst_size, void *src, size_t size)
 {
-    if (!_hak_os_move(dst, src, size))
-        return false;
+    bool moved = _hak_os_move(dst, dst_size, src, size);
+    /* One region fewer either way: src when it moved, dst when not. */
     _hak_count_sub(&os_count.regions, 1);
-    _hak_count_sub(&os_count.reserved, size);
-    return true;
+    _hak_count_sub(&os_count.reserved, moved ? size : dst_size);
+    return moved;
 }
 
 static void os_stats(struct hak_backend_stats *out)

@@ -92,8 +92,8 @@ static const size_t large_sizes[] = {
     2 * MiB,           2 * MiB + 1, 5 * MiB,   64 * MiB, 256 * MiB,
 };
 
-/* large.c caches at most 64 MiB of spans in all, so spans this big are
- * unmapped by free itself. */
+/* large.c caches spans of at most 32 MiB, so spans this big are unmapped
+ * by free itself. */
 #define UNCACHEABLE (64 * MiB)
 
 START_TEST(test_large_block)
@@ -284,6 +284,51 @@ START_TEST(test_realloc_without_copy)
 }
 END_TEST
 
+/* realloc of a span the program split (madvise on one page gives that
+ * page a mapping of its own) that cannot grow where it is: the kernel
+ * refuses to move it, and the block is copied instead, its bytes kept,
+ * with nothing of hakmem's or the program's lost on the way. */
+START_TEST(test_realloc_split_span)
+{
+    if (HAK_BACKEND->resize == NULL || HAK_TRACK_ON)
+        return;
+    hak_trim();
+    size_t size = 3 * MiB;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 5, size);
+    char *mid = (char *)(((uintptr_t)p + MiB) & ~(HAK_PAGE_SIZE - 1));
+    ck_assert_int_eq(madvise(mid, HAK_PAGE_SIZE, MADV_DONTDUMP), 0);
+    /* Something of the program's right after the span. */
+    char *end = p - 64 + span_bytes(size);
+    char *wall = mmap(end, HAK_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (wall != end) {
+        if (wall != MAP_FAILED)
+            munmap(wall, HAK_PAGE_SIZE);
+        free(p);
+        return;                         /* the address after the span is taken: nothing to test */
+    }
+    wall[0] = 42;
+    size_t live = stats().live_large_blocks;
+    char *q = realloc(p, 12 * MiB);
+    ck_assert_ptr_nonnull(q);
+    size_t i = 0;
+    while (i < size && q[i] == 5)
+        i++;
+    ck_assert_msg(i == size, "byte %zu of %zu lost", i, size);
+    memset(q, 6, 12 * MiB);
+    check_span_mapped(q, 12 * MiB);
+    ck_assert_int_eq(wall[0], 42);
+    ck_assert_uint_eq(stats().live_large_blocks, live);
+    free(q);
+    hak_trim();
+    ck_assert_uint_eq(large_mapped(), 0);
+    ck_assert_int_eq(wall[0], 42);
+    munmap(wall, HAK_PAGE_SIZE);
+}
+END_TEST
+
 /* A pattern in which every 8-byte word differs, so a copy from or to the
  * wrong offset shows. */
 static uint64_t word_at(size_t i) { return (i + 1) * 0x9e3779b97f4a7c15ull; }
@@ -412,6 +457,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_calloc_reused_span);
     tcase_add_test(tc, test_span_resized_for_reuse);
     tcase_add_test(tc, test_realloc_without_copy);
+    tcase_add_test(tc, test_realloc_split_span);
     suite_add_tcase(s, tc);
     tc = tcase_create("realloc");
     tcase_add_test(tc, test_realloc);
