@@ -292,6 +292,30 @@ static void *idle_gives_back(void *arg)
     return NULL;
 }
 
+/* ---- the stack: only the tier that missed is refilled ---- */
+static void *refill_only_the_top(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const unsigned cls = 5;
+    void *b = _hak_stack_alloc(t, cls);
+    EXPECT(b != NULL);
+    /* The top tier took the rest of its batch; the tiers below it passed
+     * the request through to the slab and kept nothing. */
+    EXPECT(held(t, _hak_plan_ops[0]) > 0);
+    for (unsigned level = 1; level < _hak_plan_depth; level++)
+        EXPECT(held(t, _hak_plan_ops[level]) == 0);
+    _hak_stack_free(t, cls, b);
+    _hak_stack_flush(t);
+    return NULL;
+}
+
+START_TEST(test_refill_only_the_top)
+{
+    run_in_thread(refill_only_the_top, NULL);
+}
+END_TEST
+
 START_TEST(test_idle_gives_back)
 {
     run_in_thread(idle_gives_back, NULL);
@@ -387,6 +411,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_superslab_contract);
     if (_hak_plan_depth > 0)
         tcase_add_test(tc, test_idle_gives_back);
+    if (_hak_plan_depth > 1)
+        tcase_add_test(tc, test_refill_only_the_top);
     suite_add_tcase(s, tc);
     return s;
 }
