@@ -186,7 +186,7 @@ void *_hak_realloc(void *p, size_t size)
         switch (_hak_large_check(p, e, &usable)) {
         case HAK_LARGE_OURS:
             if (size > HAK_SMALL_MAX) {
-                void *q = _hak_large_resize(p, e, size);
+                void *q = _hak_large_resize(e, size);
                 if (q != NULL)
                     return q;
             }

@@ -40,7 +40,8 @@
  *     destination before it checks the source, so what the kernel took of
  *     it may be another mapping's by then, and is left alone).
  *   remaps(): whether resize and move can succeed at all (hugepage: not
- *     on reserved huge pages); NULL if always.
+ *     on reserved huge pages); NULL if always. resize and move are called
+ *     only when it says so.
  *   resize, move and remaps are NULL in a backend that never can (the
  *     arena, whose chunks are not the kernel's to move); large.c then
  *     copies.

@@ -137,10 +137,10 @@ enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usa
 /* Frees p if it is ours (reporting a bad pointer inside a span); false if
  * p is foreign. */
 bool _hak_large_free(void *p, uintptr_t entry);
-/* Live large block p (entry its map entry, p checked) resized to hold
- * size bytes, its contents kept, without a copy: p, its new address, or
- * NULL if only a copy can do it (p unchanged). */
-void *_hak_large_resize(void *p, uintptr_t entry, size_t size);
+/* The live large block whose map entry is entry (the block checked)
+ * resized to hold size bytes, its contents kept, without a copy: its
+ * address, old or new, or NULL if only a copy can do it (unchanged). */
+void *_hak_large_resize(uintptr_t entry, size_t size);
 /* Unmaps the cached spans that waited decay_ms (all if all); returns
  * bytes released. */
 size_t _hak_large_purge(uint64_t now_ms, bool all);

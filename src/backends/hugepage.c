@@ -169,11 +169,11 @@ static void hp_release(void *p, size_t size)
     _hak_count_sub(&hp_count.reserved, size);
 }
 
-/* A hugetlb region can only change by whole huge pages, and move only to
- * a hugetlb region: in hugetlb mode large.c copies instead. */
+/* Called only when hp_remaps(): a hugetlb region can change only by whole
+ * huge pages, and move only to a hugetlb region, so large.c copies then. */
 static bool hp_resize(void *p, size_t old_size, size_t new_size)
 {
-    if (hp_mode == HP_HUGETLB || !_hak_os_resize(p, old_size, new_size))
+    if (!_hak_os_resize(p, old_size, new_size))
         return false;
     if (hp_thp && new_size > old_size)
         madvise(p, new_size, MADV_HUGEPAGE);
@@ -183,13 +183,7 @@ static bool hp_resize(void *p, size_t old_size, size_t new_size)
 
 static bool hp_move(void *dst, size_t dst_size, void *src, size_t size)
 {
-    bool moved;
-    if (hp_mode == HP_HUGETLB) {
-        munmap(dst, dst_size);
-        moved = false;
-    } else {
-        moved = _hak_os_move(dst, dst_size, src, size);
-    }
+    bool moved = _hak_os_move(dst, dst_size, src, size);
     _hak_count_sub(&hp_count.regions, 1);
     _hak_count_sub(&hp_count.reserved, moved ? size : dst_size);
     return moved;

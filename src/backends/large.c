@@ -84,6 +84,7 @@ static bool span_resize(struct hak_large *h, size_t need)
             b->resize(h, need, old);
             return false;
         }
+        h->map_size = need;
     } else {
         /* The size first too: a foreign pointer in the tail given back
          * must be told apart as soon as the tail is gone. */
@@ -95,7 +96,6 @@ static bool span_resize(struct hak_large *h, size_t need)
             return false;
         }
     }
-    h->map_size = need;
     atomic_fetch_add_explicit(&mapped_bytes, need - old, memory_order_relaxed);
     return true;
 }
@@ -130,6 +130,13 @@ static struct hak_large *span_move(struct hak_large *h, size_t need, size_t alig
     n->map_size = need;
     atomic_fetch_add_explicit(&mapped_bytes, need - old, memory_order_relaxed);
     return n;
+}
+
+/* h, of fewer than need bytes, grown where it is or moved; NULL if
+ * neither can be done, h unchanged. */
+static struct hak_large *span_grow(struct hak_large *h, size_t need, size_t align)
+{
+    return span_resize(h, need) ? h : span_move(h, need, align);
 }
 
 /* h, of at least need bytes, trimmed when it is much larger. */
@@ -171,16 +178,16 @@ static struct hak_large *cache_take(size_t need, size_t align)
         cache_bytes -= best->map_size;
     }
     pthread_mutex_unlock(&large_lock);
-    if (best == NULL || best->map_size >= need)
-        return best == NULL ? NULL : span_fit(best, need);
-    if (span_resize(best, need))
-        return best;
-    struct hak_large *moved = span_move(best, need, align);
-    if (moved == NULL) {
+    if (best == NULL)
+        return NULL;
+    if (best->map_size >= need)
+        return span_fit(best, need);
+    struct hak_large *grown = span_grow(best, need, align);
+    if (grown == NULL) {
         best->magic = 0;
         span_unmap(best);
     }
-    return moved;
+    return grown;
 }
 
 void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
@@ -238,7 +245,7 @@ enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usa
     return HAK_LARGE_OURS;
 }
 
-void *_hak_large_resize(void *p, uintptr_t entry, size_t size)
+void *_hak_large_resize(uintptr_t entry, size_t size)
 {
     struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
     if (size > PTRDIFF_MAX - 2 * h->offset - HAK_SS_SIZE)
@@ -246,10 +253,7 @@ void *_hak_large_resize(void *p, uintptr_t entry, size_t size)
     size_t need = page_round(h->offset + size);
     if (need <= h->map_size)
         return (char *)span_fit(h, need) + h->offset;
-    if (span_resize(h, need))
-        return p;
-    size_t align = h->offset > HAK_SS_SIZE ? h->offset : HAK_SS_SIZE;
-    struct hak_large *n = span_move(h, need, align);
+    struct hak_large *n = span_grow(h, need, h->offset > HAK_SS_SIZE ? h->offset : HAK_SS_SIZE);
     return n == NULL ? NULL : (char *)n + n->offset;
 }
 
