@@ -116,6 +116,8 @@ struct hak_superslab {
     uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
     uint32_t dirty_mask;        /* free slabs whose pages may still be resident */
     uint32_t in_pool;           /* on the pool's list of SuperSlabs with free slabs */
+    struct hak_superslab *warm_next, *warm_prev;    /* with a dirty free slab */
+    uint32_t in_warm;           /* on that list (dirty_mask != 0) */
     _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
 };
 

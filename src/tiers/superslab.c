@@ -30,6 +30,11 @@ _Static_assert(HAK_SLABS_PER_SS <= 32, "free_mask is 32 bits");
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_superslab *pool_head;     /* SuperSlabs with at least one free slab */
+/* Those of them with a free slab whose pages are still resident, the one
+ * that freed a slab last first. A slab is handed out from here before any
+ * other, whichever SuperSlab it is in: a program whose slabs churn keeps
+ * as many resident as it uses at once, not every one it has touched. */
+static struct hak_superslab *warm_head;
 static size_t pool_empty;                   /* of those, wholly free ones */
 static struct hak_superslab *all_head;      /* every SuperSlab */
 static _Atomic size_t ss_mapped;
@@ -81,6 +86,34 @@ static void pool_unlink(struct hak_superslab *ss)
         ss->next->prev = ss->prev;
     ss->next = ss->prev = NULL;
     ss->in_pool = 0;
+}
+
+static void warm_unlink(struct hak_superslab *ss)
+{
+    if (ss->warm_prev)
+        ss->warm_prev->warm_next = ss->warm_next;
+    else
+        warm_head = ss->warm_next;
+    if (ss->warm_next)
+        ss->warm_next->warm_prev = ss->warm_prev;
+    ss->warm_next = ss->warm_prev = NULL;
+    ss->in_warm = 0;
+}
+
+/* To the front of the warm list if it has a dirty free slab, off it if
+ * not. */
+static void warm_update(struct hak_superslab *ss, bool to_front)
+{
+    if (ss->in_warm && (ss->dirty_mask == 0 || (to_front && warm_head != ss)))
+        warm_unlink(ss);
+    if (!ss->in_warm && ss->dirty_mask != 0) {
+        ss->warm_prev = NULL;
+        ss->warm_next = warm_head;
+        if (warm_head)
+            warm_head->warm_prev = ss;
+        warm_head = ss;
+        ss->in_warm = 1;
+    }
 }
 
 static struct hak_superslab *ss_create(void)
@@ -135,16 +168,16 @@ static void ss_destroy(struct hak_superslab *ss)
 
 static struct hak_slab *pool_take_locked(void)
 {
-    struct hak_superslab *ss = pool_head;
+    /* A slab whose pages are still resident first: no fault to refill. */
+    struct hak_superslab *ss = warm_head ? warm_head : pool_head;
     if (ss == NULL)
         return NULL;
     if (ss->free_mask == SS_ALL_FREE)
         pool_empty--;
-    /* Prefer a slab whose pages are still resident: no fault to refill. */
-    uint32_t warm = ss->free_mask & ss->dirty_mask;
-    unsigned idx = (unsigned)__builtin_ctz(warm ? warm : ss->free_mask);
+    unsigned idx = (unsigned)__builtin_ctz(ss->dirty_mask ? ss->dirty_mask : ss->free_mask);
     ss->free_mask &= ~(1u << idx);
     ss->dirty_mask &= ~(1u << idx);
+    warm_update(ss, false);
     if (ss->free_mask == 0)
         pool_unlink(ss);
     return &ss->slabs[idx];
@@ -198,10 +231,10 @@ static size_t pool_release(struct hak_slab *s)
     } else {
         s->freed_ms = _hak_now_ms();
         ss->dirty_mask |= 1u << s->index;
+        warm_update(ss, true);
         kick = true;
     }
-    /* To the front: the next slab handed out is one whose pages are
-     * resident, so a freed slab is reused before a cold one costs RSS. */
+    /* To the front: with no decay, the one most likely in the cache. */
     if (ss->in_pool && pool_head != ss)
         pool_unlink(ss);
     if (!ss->in_pool)
@@ -921,6 +954,21 @@ void _hak_ss_thread_exit(struct hak_thread *t)
     _hak_heap_unlock(t);
 }
 
+/* Another class may need the slab before this one comes back: a program
+ * that works in phases, each on its own sizes, would otherwise keep a
+ * current slab resident for every class it has ever used. */
+void _hak_ss_idle(struct hak_thread *t, unsigned cls)
+{
+    /* Only t changes its cur and used: the look needs no lock. */
+    struct hak_slab *s = t->ss[cls].cur;
+    if (s == NULL ||
+        s->used != _hak_remote_len(atomic_load_explicit(&s->xremote, memory_order_relaxed)))
+        return;
+    _hak_heap_lock(t);
+    slab_settle(t, s);
+    _hak_heap_unlock(t);
+}
+
 static size_t trim_bytes;
 static void trim_slab(struct hak_thread *t, struct hak_slab *s)
 {
@@ -1068,6 +1116,7 @@ size_t _hak_ss_purge(uint64_t now, bool all)
             ss->dirty_mask &= ~(1u << i);
             bytes += HAK_SLAB_SIZE;
         }
+        warm_update(ss, false);
         /* Wholly free with every slab past its decay (or never used). */
         if (ss->free_mask == SS_ALL_FREE && ss->dirty_mask == 0 &&
             (all || pool_empty > HAK_SS_KEEP_EMPTY)) {
@@ -1092,10 +1141,10 @@ size_t _hak_ss_purge(uint64_t now, bool all)
 /* True while some free slab waits for its decay. */
 bool _hak_ss_dirty(void)
 {
-    bool dirty = HAK_RELAXED_GET(abandoned_count) != 0;
+    if (HAK_RELAXED_GET(abandoned_count) != 0)
+        return true;
     pthread_mutex_lock(&pool_lock);
-    for (struct hak_superslab *ss = all_head; ss != NULL && !dirty; ss = ss->all_next)
-        dirty = ss->dirty_mask != 0;
+    bool dirty = warm_head != NULL;
     pthread_mutex_unlock(&pool_lock);
     return dirty;
 }
@@ -1171,6 +1220,11 @@ HAK_EXPORT int hak_heap_check(void)
         }
         if (_hak_map_lookup(ss) != ((uintptr_t)ss | HAK_CHUNK_SS)) {
             _hak_write_str("hakmem: heap check: SuperSlab missing from the chunk map\n");
+            problems++;
+        }
+        if ((ss->dirty_mask & ~ss->free_mask) != 0 || ss->in_warm != (ss->dirty_mask != 0) ||
+            ss->in_pool != (ss->free_mask != 0)) {
+            _hak_write_str("hakmem: heap check: SuperSlab on the wrong pool lists\n");
             problems++;
         }
         for (unsigned i = 1; i < HAK_SLABS_PER_SS; i++) {

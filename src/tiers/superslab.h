@@ -13,7 +13,8 @@
  *     stack that also counts its blocks).
  *   - The owner drains xremote into free at three points only: before
  *     taking from a slab whose free list and bump area are empty, when it
- *     adopts a slab, and when it trims or exits. It never pops a free list
+ *     adopts a slab, when it trims or exits, and when a class of its own
+ *     goes idle (its current slab). It never pops a free list
  *     it has not drained when that list is empty. A remote push to a slab
  *     on its owner's full list sets the class's bit in the owner's
  *     xfull_remote (a push racing with the move to the full list is seen
@@ -182,6 +183,9 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
 /* Puts t's remote run on its slab's queue. */
 void _hak_ss_run_flush(struct hak_thread *t);
+/* Class cls of t is idle and its caches are flushed: its current slab
+ * goes back to the pool if it is empty. */
+void _hak_ss_idle(struct hak_thread *t, unsigned cls);
 /* Thread exit: drain, release empty slabs, abandon the rest. */
 void _hak_ss_thread_exit(struct hak_thread *t);
 /* Drain every owned slab and release those that are empty; also sweeps

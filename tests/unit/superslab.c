@@ -450,6 +450,49 @@ START_TEST(empty_superslab_is_released)
 }
 END_TEST
 
+/* ---- a freed slab is handed out again before a cold one ---- */
+
+/* Two classes of two blocks per slab take turns, each round holding
+ * CHURN_SLABS slabs, more than a SuperSlab has: after the first round has
+ * made them resident, the others need no more, wherever the free ones
+ * are. */
+#define CHURN_SLABS 40
+static void *churn(void *arg)
+{
+    size_t *grown = arg;
+    struct hak_thread *t = me();
+    size_t n = 2 * CHURN_SLABS, first = 0, peak = 0;
+    void **b = calloc(n, sizeof *b);
+    for (int round = 0; round < 10; round++) {
+        unsigned cls = HAK_NCLASSES - 1 - (round & 1);
+        for (size_t i = 0; i < n; i++) {
+            b[i] = _hak_ss_pop(t, cls);
+            ck_assert_ptr_nonnull(b[i]);
+            ck_assert_uint_eq(_hak_slab_of(b[i])->capacity, 2);
+            memset(b[i], round, hak_class_size(cls));
+        }
+        size_t r = _hak_ss_resident();
+        first = round == 0 ? r : first;
+        peak = r > peak ? r : peak;
+        for (size_t i = 0; i < n; i++)
+            _hak_ss_push(t, b[i]);
+    }
+    free(b);
+    *grown = peak - first;
+    return NULL;
+}
+
+START_TEST(freed_slabs_reused_before_cold_ones)
+{
+    size_t grown;
+    run(churn, &grown);
+    /* Each class keeps its current slab, empty or not (the stack gives it
+     * back when the class goes idle): the second class's first round
+     * takes one slab more than the first class left free. */
+    ck_assert_uint_le(grown, 2 * HAK_SLAB_SIZE);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("superslab");
@@ -463,6 +506,7 @@ static Suite *suite(void)
     tcase_add_test(tc, full_slab_released_by_last_remote_free);
     tcase_add_test(tc, remote_free_to_full_slab_found_before_growing);
     tcase_add_test(tc, empty_superslab_is_released);
+    tcase_add_test(tc, freed_slabs_reused_before_cold_ones);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -267,7 +267,8 @@ static void *stats_add_up(void *arg)
     return NULL;
 }
 
-/* ---- the stack: a class left idle gives its cached blocks back ---- */
+/* ---- the stack: a class left idle gives its cached blocks and its
+ * empty slab back ---- */
 static void *idle_gives_back(void *arg)
 {
     (void)arg;
@@ -285,10 +286,14 @@ static void *idle_gives_back(void *arg)
     for (int i = 0; i < 20; i++)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
     EXPECT(s->used > 0);
-    /* Many more: its blocks go home. */
+    EXPECT(t->ss[idle].cur == s);
+    /* Many more: its blocks go home, and its slab, empty now, to the
+     * pool, where another class may have taken it. */
     for (int i = 0; i < 1000; i++)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
-    EXPECT((s->used) == (0));
+    EXPECT(t->ss[idle].cur == NULL);
+    EXPECT(t->ss[idle].partial == NULL);
+    EXPECT(!s->in_use || s->cls != idle);
     return NULL;
 }
 
