@@ -47,6 +47,40 @@ static void pass_give(struct hak_thread *t, unsigned level, unsigned cls, void *
         _hak_ss_push_batch(t, in, n);
 }
 
+/* The chain counterpart of pass_give: the tiers below level take what
+ * they have room for straight off the chain, the slabs the rest. */
+static void pass_give_chain(struct hak_thread *t, unsigned level, unsigned cls, void *head,
+                            void *tail, size_t n)
+{
+    for (; level < _hak_plan_depth && n > 0; level++)
+        n -= _hak_plan_ops[level]->push_chain(t, cls, &head, tail, n);
+    if (n > 0)
+        _hak_ss_push_chain(t, head, n);
+}
+
+/* Fills the tier at level, which missed, with up to want blocks: what the
+ * cache tiers below hold through an array, the rest from the slabs as a
+ * chain (under valgrind, whose links are tracked, through the array). */
+static void refill(struct hak_thread *t, unsigned level, unsigned cls, size_t want)
+{
+    const struct hak_tier_ops *ops = _hak_plan_ops[level];
+    void *buf[HAK_BATCH_MAX];
+    size_t got = 0;
+    for (unsigned l = level + 1; l < _hak_plan_depth && got < want; l++)
+        got += _hak_plan_ops[l]->pop_batch(t, cls, buf + got, want - got);
+    if (got < want && HAK_TRACK_ON)
+        got += _hak_ss_pop_batch(t, cls, buf + got, want - got);
+    size_t kept = ops->push_batch(t, cls, buf, got);
+    if (kept < got)
+        pass_give(t, level + 1, cls, buf + kept, got - kept);
+    if (got == want || HAK_TRACK_ON)
+        return;
+    void *head, *tail;
+    size_t k = _hak_ss_pop_chain(t, cls, want - got, &head, &tail);
+    if (k > 0 && (k -= ops->push_chain(t, cls, &head, tail, k)) > 0)
+        _hak_ss_push_chain(t, head, k);
+}
+
 /* Takes up to n blocks; the first tier that is on (refill > 0) and
  * missed is refilled from below. Only that one: a lower tier that
  * refilled itself too would copy every block once more on its way up
@@ -63,17 +97,14 @@ static size_t stack_take(struct hak_thread *t, unsigned level, unsigned cls, voi
     if (want == 0)
         return k + stack_take(t, level + 1, cls, out + k, n - k);
     HAK_TRACE(t, HAK_EV_REFILL, cls, NULL);
-    void *buf[HAK_BATCH_MAX];
-    size_t got = pass_take(t, level + 1, cls, buf, want);
-    size_t kept = ops->push_batch(t, cls, buf, got);
-    if (kept < got)
-        pass_give(t, level + 1, cls, buf + kept, got - kept);
+    refill(t, level, cls, want);
     k += ops->pop_batch(t, cls, out + k, n - k);
     return k == n ? k : k + pass_take(t, level + 1, cls, out + k, n - k);
 }
 
 /* Gives n blocks; the first tier that is on (spill > 0) and refused
- * spills a batch below, and only that one, as with refills. */
+ * spills a batch below, and only that one, as with refills. A list tier
+ * spills a chain, not an array (but under valgrind). */
 static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void **in, size_t n)
 {
     if (level == _hak_plan_depth) {
@@ -90,9 +121,15 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
         return;
     }
     HAK_TRACE(t, HAK_EV_SPILL, cls, NULL);
-    void *buf[HAK_BATCH_MAX];
-    size_t got = ops->pop_batch(t, cls, buf, sp);
-    pass_give(t, level + 1, cls, buf, got);
+    if (ops->pop_chain != NULL && !HAK_TRACK_ON) {
+        void *head, *tail;
+        size_t got = ops->pop_chain(t, cls, sp, &head, &tail);
+        pass_give_chain(t, level + 1, cls, head, tail, got);
+    } else {
+        void *buf[HAK_BATCH_MAX];
+        size_t got = ops->pop_batch(t, cls, buf, sp);
+        pass_give(t, level + 1, cls, buf, got);
+    }
     k += ops->push_batch(t, cls, in + k, n - k);
     if (k < n)
         pass_give(t, level + 1, cls, in + k, n - k);

@@ -17,6 +17,14 @@
  *              this number; the stack calls it once per miss.
  *   spill      how many blocks to give below when a push was refused
  *              (0 = off: pass the block through).
+ *   push_chain takes a prefix (up to n) of the chain *head..tail, blocks
+ *              linked through their first word (tail's link unused), and
+ *              returns its length; *head is then the first block left.
+ *   pop_chain  (list tiers only; NULL in the others) detaches up to n
+ *              blocks as such a chain and returns how many.
+ *              The chain operations let a batch move between a tier and
+ *              the slabs' free lists without being copied to an array and
+ *              linked again. Not under valgrind: their links are plain.
  *   flush      gives every block to `below` (never refuses), leaving the
  *              tier empty.
  *   cached     blocks the tier holds for t (all classes).
@@ -47,6 +55,8 @@ struct hak_tier_ops {
     bool (*push)(struct hak_thread *t, unsigned cls, void *b);
     size_t (*pop_batch)(struct hak_thread *t, unsigned cls, void **out, size_t n);
     size_t (*push_batch)(struct hak_thread *t, unsigned cls, void **in, size_t n);
+    size_t (*push_chain)(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n);
+    size_t (*pop_chain)(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
     size_t (*refill)(struct hak_thread *t, unsigned cls);
     size_t (*spill)(struct hak_thread *t, unsigned cls);
     void (*flush)(struct hak_thread *t, hak_sink_fn below);

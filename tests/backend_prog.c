@@ -230,7 +230,7 @@ static void *churn(void *arg)
         void *p = malloc(size);
         if (p == NULL)
             fail("malloc(%zu) failed while forking", size);
-        memset(p, 3, 64);
+        memset(p, 3, size < 64 ? size : 64);
         free(p);
         hak_trim();
     }

@@ -41,6 +41,22 @@ static size_t fast_push_batch(struct hak_thread *t, unsigned cls, void **in, siz
     return n;
 }
 
+static size_t fast_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
+{
+    (void)tail;
+    struct hak_fast_class *c = &t->fast.c[cls];
+    size_t room = c->cap - c->n, put = n < room ? n : room;
+    void *b = *head;
+    for (size_t k = 0; k < put; k++) {
+        c->slot[c->n + k] = b;
+        if (k + 1 < n)
+            b = *(void **)b;
+    }
+    HAK_RELAXED_ADD(c->n, (uint32_t)put);
+    *head = put < n ? b : NULL;
+    return put;
+}
+
 /* Refill to half capacity: the next frees still find room. */
 static size_t fast_refill(struct hak_thread *t, unsigned cls)
 {
@@ -98,6 +114,7 @@ const struct hak_tier_ops _hak_fast_ops = {
     .push = fast_push,
     .pop_batch = fast_pop_batch,
     .push_batch = fast_push_batch,
+    .push_chain = fast_push_chain,
     .refill = fast_refill,
     .spill = fast_spill,
     .flush = fast_flush,

@@ -194,6 +194,31 @@ static size_t mag_push_batch(struct hak_thread *t, unsigned cls, void **in, size
     return k;
 }
 
+/* Walks the chain into the loaded magazine, only as far as it has room. */
+static size_t mag_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
+{
+    (void)tail;
+    size_t k = 0;
+    void *b = *head;
+    while (k < n) {
+        struct hak_magazine *m = t->magazine.c[cls].loaded;
+        if (m == NULL || m->n == m->cap) {
+            if (!make_room(t, cls))
+                break;
+            continue;
+        }
+        size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
+        for (size_t i = 0; i < put; i++, k++) {
+            m->round[m->n + i] = b;
+            if (k + 1 < n)
+                b = *(void **)b;
+        }
+        HAK_RELAXED_ADD(m->n, (uint32_t)put);
+    }
+    *head = k < n ? b : NULL;
+    return k;
+}
+
 /* A miss fetches one magazine's worth from below. */
 static size_t mag_refill(struct hak_thread *t, unsigned cls)
 {
@@ -302,6 +327,7 @@ const struct hak_tier_ops _hak_magazine_ops = {
     .push = mag_push,
     .pop_batch = mag_pop_batch,
     .push_batch = mag_push_batch,
+    .push_chain = mag_push_chain,
     .refill = mag_refill,
     .spill = mag_spill,
     .flush = mag_flush,

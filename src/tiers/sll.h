@@ -97,4 +97,50 @@ static inline size_t _hak_sll_push_batch(struct hak_sll *l, void **in, size_t n)
     return HAK_TRACK_ON ? sll_push_batch(l, in, n, true) : sll_push_batch(l, in, n, false);
 }
 
+/* The chain operations (tier.h): plain links, never under valgrind. */
+
+/* Walks n - 1 links from b: the n-th block of the chain b starts. */
+static inline void *_hak_chain_nth(void *b, size_t n)
+{
+    while (--n > 0)
+        b = *(void **)b;
+    return b;
+}
+
+/* Takes as much of the chain *head..tail (n blocks) as there is room for:
+ * all of it in one splice, or a prefix found by walking. */
+static inline size_t _hak_sll_push_chain(struct hak_sll *l, void **head, void *tail, size_t n)
+{
+    size_t room = l->cap - l->n;
+    void *first = *head;
+    if (n > room) {
+        n = room;
+        if (n == 0)
+            return 0;
+        tail = _hak_chain_nth(first, n);
+        *head = *(void **)tail;
+    } else {
+        *head = NULL;
+    }
+    *(void **)tail = l->head;
+    l->head = first;
+    HAK_RELAXED_ADD(l->n, (uint32_t)n);
+    return n;
+}
+
+/* Detaches up to n blocks, newest first, as a chain. */
+static inline size_t _hak_sll_pop_chain(struct hak_sll *l, size_t n, void **head, void **tail)
+{
+    if (n > l->n)
+        n = l->n;
+    if (n == 0)
+        return 0;
+    void *last = _hak_chain_nth(l->head, n);
+    *head = l->head;
+    *tail = last;
+    l->head = *(void **)last;
+    HAK_RELAXED_SET(l->n, l->n - (uint32_t)n);
+    return n;
+}
+
 #endif /* HAK_TIERS_SLL_H */

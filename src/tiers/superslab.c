@@ -785,22 +785,30 @@ static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
  * valgrind annotations (track is a constant in each): the plain one runs
  * on every free the inline push cannot take (a remote free, a slab that
  * changes lists), and has no hook. */
+/* n blocks of s, which t owns, linked head..tail: onto its free list in
+ * one splice, and s onto the list its count now calls for. */
+HAK_INLINE void owned_give(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
+                           uint32_t n, bool track)
+{
+    _hak_link_set_if(track, tail, s->free);
+    s->free = head;
+    s->used -= n;
+    HAK_RELAXED_ADD(t->ctr.in, n);
+    if (s->list == HAK_SLAB_FULL) {
+        slab_unlink(t, s);
+        list_push(t, s, HAK_SLAB_PARTIAL);
+    }
+    if (s->used == 0 && s->list != HAK_SLAB_CUR) {
+        slab_unlink(t, s);
+        pool_release(s);
+        HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+    }
+}
+
 HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, bool track)
 {
     if (_hak_ss_owns(t, s)) {
-        _hak_link_set_if(track, b, s->free);
-        s->free = b;
-        s->used--;
-        HAK_RELAXED_ADD(t->ctr.in, 1);
-        if (s->list == HAK_SLAB_FULL) {
-            slab_unlink(t, s);
-            list_push(t, s, HAK_SLAB_PARTIAL);
-        }
-        if (s->used == 0 && s->list != HAK_SLAB_CUR) {
-            slab_unlink(t, s);
-            pool_release(s);
-            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
-        }
+        owned_give(t, s, b, b, 1, track);
         return;
     }
     count_remote(t, 1);
@@ -845,6 +853,69 @@ static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, si
     return k;
 }
 
+/* Up to n blocks of s (t's, not tracked) as a chain: a prefix of its free
+ * list, found by walking it, then uncarved blocks, linked as they go. */
+static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n, void **head,
+                              void **tail)
+{
+    size_t k = 0;
+    void *first = s->free, *last = NULL;
+    if (first != NULL) {
+        last = first;
+        for (k = 1; k < n; k++) {
+            void *next = *(void **)last;
+            HAK_DEBUG(_hak_debug_check_link("malloc", s->cls, next));
+            if (next == NULL)
+                break;
+            last = next;
+        }
+        s->free = *(void **)last;
+    }
+    char *bump = s->bump, *end = _hak_slab_end(s);
+    for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs) {
+        if (last != NULL)
+            *(void **)last = bump;
+        else
+            first = bump;
+        last = bump;
+    }
+    s->bump = bump;
+    s->used += (uint32_t)k;
+    HAK_RELAXED_ADD(t->ctr.out, k);
+    *head = first;
+    *tail = last;
+    return k;
+}
+
+size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
+{
+    size_t k = 0;
+    void *first = NULL, *last = NULL;
+    _hak_heap_lock(t);
+    while (k < n) {
+        struct hak_slab *s = t->ss[cls].cur;
+        void *h, *tl;
+        size_t got = s != NULL ? slab_take_chain(t, s, n - k, &h, &tl) : 0;
+        if (got == 0) {
+            /* cur is spent: drain it, or move on to another slab. */
+            h = tl = _hak_ss_pop_slow(t, cls);
+            if (h == NULL)
+                break;
+            got = 1;
+        }
+        if (last != NULL)
+            *(void **)last = h;
+        else
+            first = h;
+        last = tl;
+        k += got;
+    }
+    _hak_heap_unlock(t);
+    *head = first;
+    *tail = last;
+    return k;
+}
+
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
     size_t k = 0;
@@ -866,48 +937,52 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
     return k;
 }
 
-/* Blocks for a slab of another thread usually come in runs (a cache spills
- * what one thread allocated in a row): each run is linked here and goes on
- * the remote queue with one CAS, not one per block. */
-void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
+/* Blocks of one slab usually come in runs (a cache gives back what one
+ * thread allocated in a row): each run goes onto its slab's free list in
+ * one splice, or on its remote queue with one CAS, not one per block. */
+void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n)
 {
     _hak_heap_lock(t);
-    for (size_t i = 0; i < n;) {
-        struct hak_slab *s = _hak_slab_of(in[i]);
-        if (HAK_TRACK_ON) {
-            _hak_ss_push(t, in[i++]);
-            continue;
-        }
+    void *b = head;
+    while (n > 0) {
         /* Slabs are aligned to their size: one slab is one value of
          * address >> HAK_SLAB_SHIFT, which costs less than the descriptor. */
-        uintptr_t slab_bits = (uintptr_t)in[i] >> HAK_SLAB_SHIFT;
-        size_t j = i + 1;
-        for (; j < n && (uintptr_t)in[j] >> HAK_SLAB_SHIFT == slab_bits; j++)
-            *(void **)in[j - 1] = in[j];
-        uint32_t run = (uint32_t)(j - i);
-        if (!_hak_ss_owns(t, s)) {
-            remote_push(t, s, in[i], in[j - 1], run, false);
-            count_remote(t, run);
-            i = j;
-            continue;
+        uintptr_t slab_bits = (uintptr_t)b >> HAK_SLAB_SHIFT;
+        void *first = b, *last = b, *next = NULL;
+        size_t m = 1;
+        for (; m < n; m++) {
+            next = *(void **)last;
+            if ((uintptr_t)next >> HAK_SLAB_SHIFT != slab_bits)
+                break;
+            last = next;
         }
-        /* Spliced in one step where no list changes; one block at a time
-         * where one does: the first of a full slab (off the full list),
-         * the last that empties it (back to the pool). */
-        while (i < j) {
-            if (s->list == HAK_SLAB_FULL || s->used <= 1) {
-                _hak_ss_push(t, in[i++]);
-                continue;
-            }
-            uint32_t m = s->used > j - i ? (uint32_t)(j - i) : s->used - 1;
-            *(void **)in[i + m - 1] = s->free;
-            s->free = in[i];
-            s->used -= m;
-            HAK_RELAXED_ADD(t->ctr.in, m);
-            i += m;
+        n -= m;
+        b = next;
+        struct hak_slab *s = _hak_slab_of(first);
+        if (_hak_ss_owns(t, s)) {
+            owned_give(t, s, first, last, (uint32_t)m, false);
+        } else {
+            remote_push(t, s, first, last, (uint32_t)m, false);
+            count_remote(t, (uint32_t)m);
         }
     }
     _hak_heap_unlock(t);
+}
+
+void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)
+{
+    if (HAK_TRACK_ON) {
+        _hak_heap_lock(t);
+        for (size_t i = 0; i < n; i++)
+            _hak_ss_push(t, in[i]);
+        _hak_heap_unlock(t);
+        return;
+    }
+    if (n == 0)
+        return;
+    for (size_t i = 0; i + 1 < n; i++)
+        *(void **)in[i] = in[i + 1];
+    _hak_ss_push_chain(t, in[0], n);
 }
 
 /* Drains s; gives it back if empty (returns bytes released to the OS, or
@@ -1047,6 +1122,16 @@ static size_t ss_op_push_batch(struct hak_thread *t, unsigned cls, void **in, si
     return n;
 }
 
+static size_t ss_op_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail,
+                               size_t n)
+{
+    (void)cls;
+    (void)tail;
+    _hak_ss_push_chain(t, *head, n);
+    *head = NULL;
+    return n;
+}
+
 static size_t ss_op_none(struct hak_thread *t, unsigned cls)
 {
     (void)t;
@@ -1081,6 +1166,8 @@ const struct hak_tier_ops _hak_superslab_ops = {
     .push = ss_op_push,
     .pop_batch = _hak_ss_pop_batch,
     .push_batch = ss_op_push_batch,
+    .push_chain = ss_op_push_chain,
+    .pop_chain = _hak_ss_pop_chain,
     .refill = ss_op_none,
     .spill = ss_op_none,
     .flush = ss_op_flush,

@@ -75,8 +75,22 @@ HAK_INLINE struct hak_superslab *_hak_ss_of(const void *p)
     return (struct hak_superslab *)((uintptr_t)p & ~(uintptr_t)(HAK_SS_SIZE - 1));
 }
 
+/* In release builds a descriptor is a power of two in size, so its
+ * offset is one shift and one mask of p, and the array's offset folds
+ * into the final add: every free computes this. (Debug descriptors carry
+ * a bitmap of live blocks and are indexed.) */
+#define HAK_SLAB_DESC_SIZE sizeof(struct hak_slab)
+_Static_assert(!HAKMEM_BUILD_RELEASE || (HAK_SLAB_DESC_SIZE & (HAK_SLAB_DESC_SIZE - 1)) == 0,
+               "release slab descriptors are a power of two in size");
 HAK_INLINE struct hak_slab *_hak_slab_of(const void *p)
 {
+    if ((HAK_SLAB_DESC_SIZE & (HAK_SLAB_DESC_SIZE - 1)) == 0) {
+        const unsigned sh = (unsigned)__builtin_ctzl(HAK_SLAB_DESC_SIZE);
+        uintptr_t off = ((uintptr_t)p >> (HAK_SLAB_SHIFT - sh)) &
+                        ((uintptr_t)(HAK_SLABS_PER_SS - 1) << sh);
+        return (struct hak_slab *)((char *)_hak_ss_of(p) + offsetof(struct hak_superslab, slabs) +
+                                   off);
+    }
     return &_hak_ss_of(p)->slabs[((uintptr_t)p >> HAK_SLAB_SHIFT) & (HAK_SLABS_PER_SS - 1)];
 }
 
@@ -181,6 +195,11 @@ HAK_INLINE void _hak_ss_push(struct hak_thread *t, void *b)
 
 size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n);
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
+/* The chain counterparts (tier.h; plain links, never under valgrind):
+ * pop_chain links up to n blocks from *head to *tail and returns how
+ * many; push_chain gives back the n blocks linked from head. */
+size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
+void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
 /* Puts t's remote run on its slab's queue. */
 void _hak_ss_run_flush(struct hak_thread *t);
 /* Class cls of t is idle and its caches are flushed: its current slab

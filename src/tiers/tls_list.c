@@ -36,6 +36,16 @@ static size_t tls_push_batch(struct hak_thread *t, unsigned cls, void **in, size
     return _hak_sll_push_batch(&t->tls_list.l[cls], in, n);
 }
 
+static size_t tls_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
+{
+    return _hak_sll_push_chain(&t->tls_list.l[cls], head, tail, n);
+}
+
+static size_t tls_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
+{
+    return _hak_sll_pop_chain(&t->tls_list.l[cls], n, head, tail);
+}
+
 static size_t tls_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
@@ -107,6 +117,8 @@ const struct hak_tier_ops _hak_tls_list_ops = {
     .push = tls_push,
     .pop_batch = tls_pop_batch,
     .push_batch = tls_push_batch,
+    .push_chain = tls_push_chain,
+    .pop_chain = tls_pop_chain,
     .refill = tls_refill,
     .spill = tls_spill,
     .flush = tls_flush,

@@ -36,6 +36,16 @@ static size_t ultra_push_batch(struct hak_thread *t, unsigned cls, void **in, si
     return _hak_sll_push_batch(&t->ultra_sll.l[cls], in, n);
 }
 
+static size_t ultra_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
+{
+    return _hak_sll_push_chain(&t->ultra_sll.l[cls], head, tail, n);
+}
+
+static size_t ultra_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
+{
+    return _hak_sll_pop_chain(&t->ultra_sll.l[cls], n, head, tail);
+}
+
 static size_t ultra_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_ultra_sll_class *c = &t->ultra_sll.c[cls];
@@ -93,6 +103,8 @@ const struct hak_tier_ops _hak_ultra_sll_ops = {
     .push = ultra_push,
     .pop_batch = ultra_pop_batch,
     .push_batch = ultra_push_batch,
+    .push_chain = ultra_push_chain,
+    .pop_chain = ultra_pop_chain,
     .refill = ultra_refill,
     .spill = ultra_spill,
     .flush = ultra_flush,

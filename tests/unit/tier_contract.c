@@ -183,6 +183,60 @@ static void *batches_conserve(void *arg)
     return NULL;
 }
 
+/* ---- chains conserve blocks ---- */
+
+/* The n blocks of the chain from head, into out. */
+static void chain_walk(void *head, size_t n, void **out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i] = head;
+        if (i + 1 < n)
+            head = *(void **)head;
+    }
+}
+
+static void *chains_conserve(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    if (HAK_TRACK_ON)                           /* the chain operations' links are plain */
+        return NULL;
+    drain_shared(t, c->ops);
+    /* As in batches_conserve: qsort of more would allocate, and the
+     * tier would cache that block too. */
+    enum { N = 96 };
+    void *copy[N], *rest[N], *out[N], *head, *tail;
+    EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
+    chain_walk(head, N, copy);
+    EXPECT(copy[N - 1] == tail);
+    /* A prefix of the chain, up to the tier's room (it has some). */
+    size_t k = c->ops->push_chain(t, c->cls, &head, tail, N);
+    EXPECT(k > 0 && k <= N);
+    EXPECT(held(t, c->ops) == k);
+    chain_walk(head, N - k, rest);
+    for (size_t i = k; i < N; i++)
+        EXPECT(rest[i - k] == copy[i]);         /* the rest, still linked */
+    size_t got = c->ops->pop_batch(t, c->cls, out, N);
+    EXPECT(got == k);
+    assert_same_blocks(copy, out, k);
+    /* Back in, then out as a chain where the tier has one. */
+    EXPECT(c->ops->push_batch(t, c->cls, out, got) == got);
+    if (c->ops->pop_chain != NULL) {
+        void *h, *tl;
+        EXPECT(c->ops->pop_chain(t, c->cls, N, &h, &tl) == got);
+        chain_walk(h, got, out);
+        EXPECT(out[got - 1] == tl);
+        assert_same_blocks(copy, out, got);
+    } else {
+        EXPECT(c->ops->pop_batch(t, c->cls, out, N) == got);
+    }
+    EXPECT(held(t, c->ops) == 0);
+    _hak_ss_push_batch(t, out, got);
+    if (k < N)
+        _hak_ss_push_chain(t, head, N - k);
+    return NULL;
+}
+
 /* ---- flush leaves the tier empty, every block below ---- */
 static void *sunk[64];
 static size_t nsunk;
@@ -346,6 +400,7 @@ static struct ctx ctx_for(int i)
 CONTRACT_TEST(empty_pop)
 CONTRACT_TEST(push_until_refused)
 CONTRACT_TEST(batches_conserve)
+CONTRACT_TEST(chains_conserve)
 CONTRACT_TEST(flush_empties)
 CONTRACT_TEST(stats_add_up)
 
@@ -393,6 +448,68 @@ START_TEST(test_superslab_contract)
 }
 END_TEST
 
+/* A chain goes back to its slabs run by run: here runs of two slabs of
+ * this thread and of one that an exited thread left, interleaved. */
+enum { CHAIN_OTHER = 50 };
+static void *leave_blocks(void *arg)
+{
+    void **b = arg;
+    struct hak_thread *t = me();
+    for (int i = 0; i < CHAIN_OTHER; i++)
+        b[i] = take(t, 3);
+    return NULL;                                /* exit leaves the slab abandoned */
+}
+
+static void *superslab_chains(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    if (HAK_TRACK_ON)
+        return NULL;
+    uint32_t cap = (uint32_t)(HAK_SLAB_SIZE / hak_class_size(3));
+    size_t nmine = cap + 100;
+    void **mine = malloc(nmine * sizeof *mine), *other[CHAIN_OTHER], *order[400];
+    for (size_t i = 0; i < nmine; i++)
+        mine[i] = take(t, 3);
+    struct hak_slab *a = _hak_slab_of(mine[0]), *b = _hak_slab_of(mine[cap]);
+    EXPECT(a != b && a->used == cap && b->used == 100);
+    pthread_t th;
+    EXPECT(pthread_create(&th, NULL, leave_blocks, other) == 0);
+    EXPECT(pthread_join(th, NULL) == 0);
+    struct hak_slab *o = _hak_slab_of(other[0]);
+    EXPECT(atomic_load(&o->xowner) == 0);       /* abandoned */
+    size_t n = 0;
+    for (int i = 0; i < 100; i++)
+        order[n++] = mine[i];
+    for (int i = 0; i < CHAIN_OTHER / 2; i++)
+        order[n++] = other[i];
+    for (size_t i = cap; i < nmine; i++)
+        order[n++] = mine[i];
+    for (int i = 100; i < 200; i++)
+        order[n++] = mine[i];
+    for (int i = CHAIN_OTHER / 2; i < CHAIN_OTHER; i++)
+        order[n++] = other[i];
+    for (size_t i = 0; i + 1 < n; i++)
+        *(void **)order[i] = order[i + 1];
+    void *head = order[0];
+    EXPECT(_hak_superslab_ops.push_chain(t, 3, &head, order[n - 1], n) == n);
+    EXPECT(a->used == cap - 200);
+    EXPECT(b->used == 0);
+    /* Its last blocks back, the abandoned slab went back to the pool. */
+    EXPECT(!o->in_use);
+    EXPECT(hak_heap_check() == 0);
+    for (size_t i = 200; i < cap; i++)
+        _hak_ss_push(t, mine[i]);
+    free(mine);
+    return NULL;
+}
+
+START_TEST(test_superslab_chains)
+{
+    run_in_thread(superslab_chains, NULL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     /* The contract is the tiers': every one on at its default, whatever
@@ -410,10 +527,12 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_empty_pop, 0, n);
     tcase_add_loop_test(tc, test_push_until_refused, 0, n);
     tcase_add_loop_test(tc, test_batches_conserve, 0, n);
+    tcase_add_loop_test(tc, test_chains_conserve, 0, n);
     tcase_add_loop_test(tc, test_flush_empties, 0, n);
     tcase_add_loop_test(tc, test_knob_zero, 0, n);
     tcase_add_loop_test(tc, test_stats_add_up, 0, n);
     tcase_add_test(tc, test_superslab_contract);
+    tcase_add_test(tc, test_superslab_chains);
     if (_hak_plan_depth > 0)
         tcase_add_test(tc, test_idle_gives_back);
     if (_hak_plan_depth > 1)
