@@ -59,21 +59,27 @@ static void pass_give_chain(struct hak_thread *t, unsigned level, unsigned cls, 
 }
 
 /* Fills the tier at level, which missed, with up to want blocks: what the
- * cache tiers below hold through an array, the rest from the slabs as a
- * chain (under valgrind, whose links are tracked, through the array). */
+ * cache tiers below hold through an array, the rest from the slabs, as a
+ * chain into a list tier. An array tier takes them through the array: the
+ * slab leaves its uncarved blocks unwritten, so a refill faults in no
+ * page the program has not asked for; and so does every tier under
+ * valgrind, whose links are tracked. */
 static void refill(struct hak_thread *t, unsigned level, unsigned cls, size_t want)
 {
     const struct hak_tier_ops *ops = _hak_plan_ops[level];
+    bool chain = ops->pop_chain != NULL && !HAK_TRACK_ON;
     void *buf[HAK_BATCH_MAX];
     size_t got = 0;
     for (unsigned l = level + 1; l < _hak_plan_depth && got < want; l++)
         got += _hak_plan_ops[l]->pop_batch(t, cls, buf + got, want - got);
-    if (got < want && HAK_TRACK_ON)
+    if (got < want && !chain)
         got += _hak_ss_pop_batch(t, cls, buf + got, want - got);
     size_t kept = ops->push_batch(t, cls, buf, got);
-    if (kept < got)
+    if (kept < got) {
         pass_give(t, level + 1, cls, buf + kept, got - kept);
-    if (got == want || HAK_TRACK_ON)
+        return;
+    }
+    if (got == want)
         return;
     void *head, *tail;
     size_t k = _hak_ss_pop_chain(t, cls, want - got, &head, &tail);

@@ -20,7 +20,8 @@
  *   push_chain takes a prefix (up to n) of the chain *head..tail, blocks
  *              linked through their first word (tail's link unused), and
  *              returns its length; *head is then the first block left.
- *   pop_chain  (list tiers only; NULL in the others) detaches up to n
+ *   pop_chain  (list tiers and the SuperSlab tier; NULL in the array
+ *              tiers, fast and magazine) detaches up to n
  *              blocks as such a chain and returns how many.
  *              The chain operations let a batch move between a tier and
  *              the slabs' free lists without being copied to an array and

@@ -116,37 +116,6 @@ static void warm_update(struct hak_superslab *ss, bool to_front)
     }
 }
 
-static struct hak_superslab *ss_create(void)
-{
-    struct hak_superslab *ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
-    /* Out of address space or commit charge: empty SuperSlabs waiting for
-     * the decay and the large backend's cache of freed spans may hold what
-     * the program gave back. */
-    if (ss == NULL && _hak_decay_purge_all() > 0)
-        ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
-    if (ss == NULL)
-        return NULL;
-    if (!_hak_map_set(ss, HAK_SS_SIZE, HAK_CHUNK_SS)) {
-        HAK_BACKEND->release(ss, HAK_SS_SIZE);
-        errno = ENOMEM;
-        return NULL;
-    }
-    /* Under valgrind all but the header is NOACCESS until handed out. */
-    hak_track_mem_noaccess((char *)ss + sizeof *ss, HAK_SS_SIZE - sizeof *ss);
-    ss->magic = HAK_SS_MAGIC;
-    ss->free_mask = SS_ALL_FREE;
-    pthread_mutex_lock(&pool_lock);
-    ss->all_next = all_head;
-    if (all_head)
-        all_head->all_prev = ss;
-    all_head = ss;
-    pthread_mutex_unlock(&pool_lock);
-    for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
-        ss->slabs[i].index = (uint16_t)i;
-    atomic_fetch_add_explicit(&ss_mapped, 1, memory_order_relaxed);
-    return ss;
-}
-
 /* Called with pool_lock held. */
 static void ss_destroy_locked(struct hak_superslab *ss)
 {
@@ -183,6 +152,45 @@ static struct hak_slab *pool_take_locked(void)
     return &ss->slabs[idx];
 }
 
+/* Maps a SuperSlab and takes a slab for the caller: the new SuperSlab
+ * joins the list of all and the pool, and gives its slab, in one section
+ * of the pool lock, so no purge or heap check sees it on one list and not
+ * the other. Returns a slab of the pool (not necessarily of the new
+ * SuperSlab: a resident one first). */
+static struct hak_slab *ss_create(void)
+{
+    struct hak_superslab *ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
+    /* Out of address space or commit charge: empty SuperSlabs waiting for
+     * the decay and the large backend's cache of freed spans may hold what
+     * the program gave back. */
+    if (ss == NULL && _hak_decay_purge_all() > 0)
+        ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
+    if (ss == NULL)
+        return NULL;
+    if (!_hak_map_set(ss, HAK_SS_SIZE, HAK_CHUNK_SS)) {
+        HAK_BACKEND->release(ss, HAK_SS_SIZE);
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Under valgrind all but the header is NOACCESS until handed out. */
+    hak_track_mem_noaccess((char *)ss + sizeof *ss, HAK_SS_SIZE - sizeof *ss);
+    ss->magic = HAK_SS_MAGIC;
+    ss->free_mask = SS_ALL_FREE;
+    for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
+        ss->slabs[i].index = (uint16_t)i;
+    atomic_fetch_add_explicit(&ss_mapped, 1, memory_order_relaxed);
+    pthread_mutex_lock(&pool_lock);
+    ss->all_next = all_head;
+    if (all_head)
+        all_head->all_prev = ss;
+    all_head = ss;
+    pool_link(ss);
+    pool_empty++;
+    struct hak_slab *s = pool_take_locked();
+    pthread_mutex_unlock(&pool_lock);
+    return s;
+}
+
 static void sweep_abandoned(void);
 
 static struct hak_slab *pool_acquire(void)
@@ -199,15 +207,7 @@ static struct hak_slab *pool_acquire(void)
     pthread_mutex_unlock(&pool_lock);
     if (s != NULL)
         return s;
-    struct hak_superslab *ss = ss_create();
-    if (ss == NULL)
-        return NULL;
-    pthread_mutex_lock(&pool_lock);
-    pool_link(ss);
-    pool_empty++;
-    s = pool_take_locked();
-    pthread_mutex_unlock(&pool_lock);
-    return s;
+    return ss_create();
 }
 
 /* Returns the bytes given back to the backend. */

@@ -11,11 +11,11 @@
  *     (the owner holds it whenever it works on its slabs). Every other
  *     thread returns a block by pushing it on xremote (an atomic MPSC
  *     stack that also counts its blocks).
- *   - The owner drains xremote into free at three points only: before
+ *   - The owner drains xremote into free at these points only: before
  *     taking from a slab whose free list and bump area are empty, when it
  *     adopts a slab, when it trims or exits, and when a class of its own
- *     goes idle (its current slab). It never pops a free list
- *     it has not drained when that list is empty. A remote push to a slab
+ *     goes idle (its current slab). It never pops a free list it has not
+ *     drained when that list is empty. A remote push to a slab
  *     on its owner's full list sets the class's bit in the owner's
  *     xfull_remote (a push racing with the move to the full list is seen
  *     by the pusher, the owner, or both), and the owner walks its full

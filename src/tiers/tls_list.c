@@ -53,7 +53,9 @@ static size_t tls_refill(struct hak_thread *t, unsigned cls)
     if (l->cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->misses, 1);
-    size_t want = c->batch;
+    /* No more than it has room for (a class with a cap below the batch
+     * minimum): the rest would only go back. */
+    size_t want = c->batch < l->cap ? c->batch : l->cap;
     uint32_t grown = c->batch * 2;
     c->batch = grown > l->cap ? (l->cap > HAK_TLS_BATCH_MIN ? l->cap : HAK_TLS_BATCH_MIN) : grown;
     return want;

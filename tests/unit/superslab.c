@@ -486,6 +486,9 @@ static void *churn(void *arg)
 
 START_TEST(freed_slabs_reused_before_cold_ones)
 {
+    /* Freed slabs stay resident for the decay (with none they would be
+     * decommitted at once, and any order would pass). */
+    _hak_opt.decay_ms = HAK_DEFAULT_DECAY_MS;
     size_t grown;
     run(churn, &grown);
     /* Each class keeps its current slab, empty or not (the stack gives it

@@ -209,10 +209,12 @@ static void *chains_conserve(void *arg)
     EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
     chain_walk(head, N, copy);
     EXPECT(copy[N - 1] == tail);
-    /* A prefix of the chain, up to the tier's room (it has some). */
+    /* A prefix of the chain, up to the tier's room (it has some); head
+     * is then the first block left, NULL if none is. */
     size_t k = c->ops->push_chain(t, c->cls, &head, tail, N);
-    EXPECT(k > 0 && k <= N);
+    EXPECT(k > 0);
     EXPECT(held(t, c->ops) == k);
+    EXPECT((head == NULL) == (k == N));
     chain_walk(head, N - k, rest);
     for (size_t i = k; i < N; i++)
         EXPECT(rest[i - k] == copy[i]);         /* the rest, still linked */
@@ -285,6 +287,9 @@ static void *knob_zero(void *arg)
     void *b = take(t, c->cls);
     EXPECT(!c->ops->push(t, c->cls, b));
     EXPECT(c->ops->push_batch(t, c->cls, &b, 1) == 0);
+    void *head = b;
+    EXPECT(c->ops->push_chain(t, c->cls, &head, b, 1) == 0);
+    EXPECT(head == b);                          /* refused: still the caller's */
     EXPECT((c->ops->pop(t, c->cls)) == NULL);
     EXPECT(c->ops->refill(t, c->cls) == 0);
     EXPECT(c->ops->spill(t, c->cls) == 0);
