@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hakmem.h"
 #include "internal.h"
 #include "tier.h"
 
