@@ -144,11 +144,12 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
 /* A class none of whose slow paths ran in the last HAK_IDLE_TICKS slow
  * paths of the thread's other classes is idle: the blocks its caches
  * hold go back to their slabs, so slabs that hold little else empty and
- * serve the classes in use, the class's current slab too. (A program that works in phases, each on a
- * few sizes, otherwise keeps every phase's slabs pinned by a few cached
- * blocks.) Counted in slow paths, not time, the sweep costs the fast
- * paths nothing; a class that lives on its caches alone is flushed
- * needlessly at most once per HAK_IDLE_TICKS slow paths. */
+ * serve the classes in use, the class's current slab too. (A program
+ * that works in phases, each on a few sizes, otherwise keeps every
+ * phase's slabs pinned by a few cached blocks.) Counted in slow paths,
+ * not time, the sweep costs the fast paths nothing; a class that lives on
+ * its caches alone is flushed needlessly at most once per HAK_IDLE_TICKS
+ * slow paths. */
 #define HAK_IDLE_TICKS 64
 
 static HAK_NOINLINE void idle_sweep(struct hak_thread *t)

@@ -90,6 +90,21 @@ static inline uint32_t _hak_tier_cap(uint32_t knob, size_t class_size)
     return knob < budget ? knob : (uint32_t)budget;
 }
 
+/* For the push_chain of a tier that holds arrays: copies the first put
+ * blocks (put <= n) of the n-block chain *head to out, and leaves *head
+ * on the block after them, NULL if none is left. No link past the chain's
+ * last block is read. */
+static inline void _hak_chain_to_array(void **head, size_t n, void **out, size_t put)
+{
+    void *b = *head;
+    for (size_t i = 0; i < put; i++) {
+        out[i] = b;
+        if (i + 1 < n)
+            b = *(void **)b;
+    }
+    *head = put < n ? b : NULL;
+}
+
 /* Largest batch the stack moves in one step. */
 #define HAK_BATCH_MAX 128
 

@@ -108,16 +108,21 @@ _Static_assert(offsetof(struct hak_slab, xremote) == HAK_CACHE_LINE,
 
 #define HAK_SS_MAGIC 0x68616b6d53536c62ull      /* "hakmSSlb" */
 
+/* The lists of SuperSlabs (superslab.c): every one; those with a free
+ * slab (the pool); those with a free slab whose pages may still be
+ * resident (warm). */
+enum hak_ss_list { HAK_SS_ALL, HAK_SS_POOL, HAK_SS_WARM, HAK_SS_LISTS };
+struct hak_ss_link {
+    struct hak_superslab *next, *prev;
+    bool on;
+};
+
 struct hak_superslab {
     uint64_t magic;
     /* Under the pool lock. */
-    struct hak_superslab *next, *prev;          /* SuperSlabs with free slabs */
-    struct hak_superslab *all_next, *all_prev;  /* every SuperSlab */
+    struct hak_ss_link link[HAK_SS_LISTS];
     uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
     uint32_t dirty_mask;        /* free slabs whose pages may still be resident */
-    uint32_t in_pool;           /* on the pool's list of SuperSlabs with free slabs */
-    struct hak_superslab *warm_next, *warm_prev;    /* with a dirty free slab */
-    uint32_t in_warm;           /* on that list (dirty_mask != 0) */
     _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
 };
 

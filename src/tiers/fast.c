@@ -46,14 +46,8 @@ static size_t fast_push_chain(struct hak_thread *t, unsigned cls, void **head, v
     (void)tail;
     struct hak_fast_class *c = &t->fast.c[cls];
     size_t room = c->cap - c->n, put = n < room ? n : room;
-    void *b = *head;
-    for (size_t k = 0; k < put; k++) {
-        c->slot[c->n + k] = b;
-        if (k + 1 < n)
-            b = *(void **)b;
-    }
+    _hak_chain_to_array(head, n, c->slot + c->n, put);
     HAK_RELAXED_ADD(c->n, (uint32_t)put);
-    *head = put < n ? b : NULL;
     return put;
 }
 

@@ -176,16 +176,24 @@ static size_t mag_pop_batch(struct hak_thread *t, unsigned cls, void **out, size
     return k;
 }
 
+/* The loaded magazine, with room made if it is full; NULL if none can be
+ * made. */
+static struct hak_magazine *with_room(struct hak_thread *t, unsigned cls)
+{
+    struct hak_magazine *m = t->magazine.c[cls].loaded;
+    while (m == NULL || m->n == m->cap) {
+        if (!make_room(t, cls))
+            return NULL;
+        m = t->magazine.c[cls].loaded;
+    }
+    return m;
+}
+
 static size_t mag_push_batch(struct hak_thread *t, unsigned cls, void **in, size_t n)
 {
     size_t k = 0;
-    while (k < n) {
-        struct hak_magazine *m = t->magazine.c[cls].loaded;
-        if (m == NULL || m->n == m->cap) {
-            if (!make_room(t, cls))
-                break;
-            continue;
-        }
+    struct hak_magazine *m;
+    while (k < n && (m = with_room(t, cls)) != NULL) {
         size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
         memcpy(m->round + m->n, in + k, put * sizeof(void *));
         HAK_RELAXED_ADD(m->n, (uint32_t)put);
@@ -194,28 +202,19 @@ static size_t mag_push_batch(struct hak_thread *t, unsigned cls, void **in, size
     return k;
 }
 
-/* Walks the chain into the loaded magazine, only as far as it has room. */
+/* Walks the chain into the loaded magazine, only as far as it has room
+ * (a full magazine that cannot make room refuses before any walk). */
 static size_t mag_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
 {
     (void)tail;
     size_t k = 0;
-    void *b = *head;
-    while (k < n) {
-        struct hak_magazine *m = t->magazine.c[cls].loaded;
-        if (m == NULL || m->n == m->cap) {
-            if (!make_room(t, cls))
-                break;
-            continue;
-        }
+    struct hak_magazine *m;
+    while (k < n && (m = with_room(t, cls)) != NULL) {
         size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
-        for (size_t i = 0; i < put; i++, k++) {
-            m->round[m->n + i] = b;
-            if (k + 1 < n)
-                b = *(void **)b;
-        }
+        _hak_chain_to_array(head, n - k, m->round + m->n, put);
         HAK_RELAXED_ADD(m->n, (uint32_t)put);
+        k += put;
     }
-    *head = k < n ? b : NULL;
     return k;
 }
 

@@ -29,14 +29,13 @@ _Static_assert(sizeof(struct hak_superslab) <= HAK_SLAB_SIZE, "SuperSlab header 
 _Static_assert(HAK_SLABS_PER_SS <= 32, "free_mask is 32 bits");
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct hak_superslab *pool_head;     /* SuperSlabs with at least one free slab */
-/* Those of them with a free slab whose pages are still resident, the one
- * that freed a slab last first. A slab is handed out from here before any
- * other, whichever SuperSlab it is in: a program whose slabs churn keeps
- * as many resident as it uses at once, not every one it has touched. */
-static struct hak_superslab *warm_head;
-static size_t pool_empty;                   /* of those, wholly free ones */
-static struct hak_superslab *all_head;      /* every SuperSlab */
+/* The heads of the lists of SuperSlabs (types.h), newest first. A slab is
+ * handed out from the warm list before any other, whichever SuperSlab it
+ * is in (its front is the SuperSlab that freed a slab last): a program
+ * whose slabs churn keeps as many resident as it uses at once, not every
+ * one it has touched. */
+static struct hak_superslab *ss_head[HAK_SS_LISTS];
+static size_t pool_empty;                   /* pool SuperSlabs wholly free */
 static _Atomic size_t ss_mapped;
 
 /* The heads and the count are peeked at without the lock, so they are
@@ -66,65 +65,47 @@ static _Atomic uint64_t stateless_in;
 
 /* ------------------------------------------------------------------ pool */
 
-static void pool_link(struct hak_superslab *ss)
+/* ss off list l, if it is on it. */
+static void ss_list_remove(enum hak_ss_list l, struct hak_superslab *ss)
 {
-    ss->prev = NULL;
-    ss->next = pool_head;
-    if (pool_head)
-        pool_head->prev = ss;
-    pool_head = ss;
-    ss->in_pool = 1;
-}
-
-static void pool_unlink(struct hak_superslab *ss)
-{
-    if (ss->prev)
-        ss->prev->next = ss->next;
+    struct hak_ss_link *k = &ss->link[l];
+    if (!k->on)
+        return;
+    if (k->prev)
+        k->prev->link[l].next = k->next;
     else
-        pool_head = ss->next;
-    if (ss->next)
-        ss->next->prev = ss->prev;
-    ss->next = ss->prev = NULL;
-    ss->in_pool = 0;
+        ss_head[l] = k->next;
+    if (k->next)
+        k->next->link[l].prev = k->prev;
+    *k = (struct hak_ss_link){0};
 }
 
-static void warm_unlink(struct hak_superslab *ss)
+/* ss to the front of list l. */
+static void ss_list_front(enum hak_ss_list l, struct hak_superslab *ss)
 {
-    if (ss->warm_prev)
-        ss->warm_prev->warm_next = ss->warm_next;
-    else
-        warm_head = ss->warm_next;
-    if (ss->warm_next)
-        ss->warm_next->warm_prev = ss->warm_prev;
-    ss->warm_next = ss->warm_prev = NULL;
-    ss->in_warm = 0;
+    if (ss_head[l] == ss)
+        return;
+    ss_list_remove(l, ss);
+    ss->link[l] = (struct hak_ss_link){.next = ss_head[l], .on = true};
+    if (ss_head[l])
+        ss_head[l]->link[l].prev = ss;
+    ss_head[l] = ss;
 }
 
-/* To the front of the warm list if it has a dirty free slab, off it if
- * not. */
-static void warm_update(struct hak_superslab *ss, bool to_front)
+/* On the warm list exactly while it has a dirty free slab; to its front
+ * when it has just freed one. */
+static void warm_update(struct hak_superslab *ss, bool freed)
 {
-    if (ss->in_warm && (ss->dirty_mask == 0 || (to_front && warm_head != ss)))
-        warm_unlink(ss);
-    if (!ss->in_warm && ss->dirty_mask != 0) {
-        ss->warm_prev = NULL;
-        ss->warm_next = warm_head;
-        if (warm_head)
-            warm_head->warm_prev = ss;
-        warm_head = ss;
-        ss->in_warm = 1;
-    }
+    if (ss->dirty_mask == 0)
+        ss_list_remove(HAK_SS_WARM, ss);
+    else if (freed || !ss->link[HAK_SS_WARM].on)
+        ss_list_front(HAK_SS_WARM, ss);
 }
 
 /* Called with pool_lock held. */
 static void ss_destroy_locked(struct hak_superslab *ss)
 {
-    if (ss->all_prev)
-        ss->all_prev->all_next = ss->all_next;
-    else
-        all_head = ss->all_next;
-    if (ss->all_next)
-        ss->all_next->all_prev = ss->all_prev;
+    ss_list_remove(HAK_SS_ALL, ss);
 }
 
 static void ss_destroy(struct hak_superslab *ss)
@@ -138,7 +119,7 @@ static void ss_destroy(struct hak_superslab *ss)
 static struct hak_slab *pool_take_locked(void)
 {
     /* A slab whose pages are still resident first: no fault to refill. */
-    struct hak_superslab *ss = warm_head ? warm_head : pool_head;
+    struct hak_superslab *ss = ss_head[HAK_SS_WARM] ? ss_head[HAK_SS_WARM] : ss_head[HAK_SS_POOL];
     if (ss == NULL)
         return NULL;
     if (ss->free_mask == SS_ALL_FREE)
@@ -148,7 +129,7 @@ static struct hak_slab *pool_take_locked(void)
     ss->dirty_mask &= ~(1u << idx);
     warm_update(ss, false);
     if (ss->free_mask == 0)
-        pool_unlink(ss);
+        ss_list_remove(HAK_SS_POOL, ss);
     return &ss->slabs[idx];
 }
 
@@ -180,11 +161,8 @@ static struct hak_slab *ss_create(void)
         ss->slabs[i].index = (uint16_t)i;
     atomic_fetch_add_explicit(&ss_mapped, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool_lock);
-    ss->all_next = all_head;
-    if (all_head)
-        all_head->all_prev = ss;
-    all_head = ss;
-    pool_link(ss);
+    ss_list_front(HAK_SS_ALL, ss);
+    ss_list_front(HAK_SS_POOL, ss);
     pool_empty++;
     struct hak_slab *s = pool_take_locked();
     pthread_mutex_unlock(&pool_lock);
@@ -235,14 +213,11 @@ static size_t pool_release(struct hak_slab *s)
         kick = true;
     }
     /* To the front: with no decay, the one most likely in the cache. */
-    if (ss->in_pool && pool_head != ss)
-        pool_unlink(ss);
-    if (!ss->in_pool)
-        pool_link(ss);
+    ss_list_front(HAK_SS_POOL, ss);
     if (ss->free_mask == SS_ALL_FREE) {
         /* Wholly free: unmapped by the decay, or now if there is none. */
         if (_hak_opt.decay_ms == 0 && pool_empty >= HAK_SS_KEEP_EMPTY) {
-            pool_unlink(ss);
+            ss_list_remove(HAK_SS_POOL, ss);
             ss_destroy_locked(ss);
             pthread_mutex_unlock(&pool_lock);
             ss_destroy(ss);
@@ -781,10 +756,6 @@ static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
     r->n++;
 }
 
-/* The body of _hak_ss_push_slow, instantiated without and with the
- * valgrind annotations (track is a constant in each): the plain one runs
- * on every free the inline push cannot take (a remote free, a slab that
- * changes lists), and has no hook. */
 /* n blocks of s, which t owns, linked head..tail: onto its free list in
  * one splice, and s onto the list its count now calls for. */
 HAK_INLINE void owned_give(struct hak_thread *t, struct hak_slab *s, void *head, void *tail,
@@ -805,6 +776,10 @@ HAK_INLINE void owned_give(struct hak_thread *t, struct hak_slab *s, void *head,
     }
 }
 
+/* The body of _hak_ss_push_slow, instantiated without and with the
+ * valgrind annotations (track is a constant in each): the plain one runs
+ * on every free the inline push cannot take (a remote free, a slab that
+ * changes lists), and has no hook. */
 HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, bool track)
 {
     if (_hak_ss_owns(t, s)) {
@@ -1192,8 +1167,8 @@ size_t _hak_ss_purge(uint64_t now, bool all)
     bytes += sweep_abandoned_locked();
     abandon_drop();
     pthread_mutex_lock(&pool_lock);
-    for (struct hak_superslab *ss = all_head, *next; ss != NULL; ss = next) {
-        next = ss->all_next;
+    for (struct hak_superslab *ss = ss_head[HAK_SS_ALL], *next; ss != NULL; ss = next) {
+        next = ss->link[HAK_SS_ALL].next;
         for (uint32_t m = ss->dirty_mask; m != 0; m &= m - 1) {
             unsigned i = (unsigned)__builtin_ctz(m);
             struct hak_slab *s = &ss->slabs[i];
@@ -1207,18 +1182,18 @@ size_t _hak_ss_purge(uint64_t now, bool all)
         /* Wholly free with every slab past its decay (or never used). */
         if (ss->free_mask == SS_ALL_FREE && ss->dirty_mask == 0 &&
             (all || pool_empty > HAK_SS_KEEP_EMPTY)) {
-            if (ss->in_pool)
-                pool_unlink(ss);
+            ss_list_remove(HAK_SS_POOL, ss);
             pool_empty--;
             ss_destroy_locked(ss);
-            ss->next = doomed;
+            /* Off every list now: its pool link threads the doomed. */
+            ss->link[HAK_SS_POOL].next = doomed;
             doomed = ss;
         }
     }
     pthread_mutex_unlock(&pool_lock);
     while (doomed != NULL) {
         struct hak_superslab *ss = doomed;
-        doomed = ss->next;
+        doomed = ss->link[HAK_SS_POOL].next;
         ss_destroy(ss);
         bytes += HAK_SS_SIZE;
     }
@@ -1231,7 +1206,7 @@ bool _hak_ss_dirty(void)
     if (HAK_RELAXED_GET(abandoned_count) != 0)
         return true;
     pthread_mutex_lock(&pool_lock);
-    bool dirty = warm_head != NULL;
+    bool dirty = ss_head[HAK_SS_WARM] != NULL;
     pthread_mutex_unlock(&pool_lock);
     return dirty;
 }
@@ -1243,7 +1218,8 @@ size_t _hak_ss_resident(void)
     unsigned char vec[HAK_SS_SIZE / HAK_PAGE_SIZE];
     size_t pages = 0;
     pthread_mutex_lock(&pool_lock);
-    for (struct hak_superslab *ss = all_head; ss != NULL; ss = ss->all_next) {
+    for (struct hak_superslab *ss = ss_head[HAK_SS_ALL]; ss != NULL;
+         ss = ss->link[HAK_SS_ALL].next) {
         if (mincore(ss, HAK_SS_SIZE, vec) != 0)
             continue;
         for (size_t i = 0; i < sizeof vec; i++)
@@ -1299,7 +1275,8 @@ HAK_EXPORT int hak_heap_check(void)
     int problems = 0;
     pthread_mutex_lock(&abandon_lock);
     pthread_mutex_lock(&pool_lock);
-    for (struct hak_superslab *ss = all_head; ss != NULL; ss = ss->all_next) {
+    for (struct hak_superslab *ss = ss_head[HAK_SS_ALL]; ss != NULL;
+         ss = ss->link[HAK_SS_ALL].next) {
         if (ss->magic != HAK_SS_MAGIC) {
             _hak_write_str("hakmem: heap check: SuperSlab with a bad magic\n");
             problems++;
@@ -1309,8 +1286,9 @@ HAK_EXPORT int hak_heap_check(void)
             _hak_write_str("hakmem: heap check: SuperSlab missing from the chunk map\n");
             problems++;
         }
-        if ((ss->dirty_mask & ~ss->free_mask) != 0 || ss->in_warm != (ss->dirty_mask != 0) ||
-            ss->in_pool != (ss->free_mask != 0)) {
+        if ((ss->dirty_mask & ~ss->free_mask) != 0 ||
+            ss->link[HAK_SS_WARM].on != (ss->dirty_mask != 0) ||
+            ss->link[HAK_SS_POOL].on != (ss->free_mask != 0)) {
             _hak_write_str("hakmem: heap check: SuperSlab on the wrong pool lists\n");
             problems++;
         }

@@ -36,12 +36,14 @@ static size_t ultra_push_batch(struct hak_thread *t, unsigned cls, void **in, si
     return _hak_sll_push_batch(&t->ultra_sll.l[cls], in, n);
 }
 
-static size_t ultra_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
+static size_t ultra_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail,
+                               size_t n)
 {
     return _hak_sll_push_chain(&t->ultra_sll.l[cls], head, tail, n);
 }
 
-static size_t ultra_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
+static size_t ultra_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head,
+                              void **tail)
 {
     return _hak_sll_pop_chain(&t->ultra_sll.l[cls], n, head, tail);
 }
