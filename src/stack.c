@@ -144,7 +144,8 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
 /* A class none of whose slow paths ran in the last HAK_IDLE_TICKS slow
  * paths of the thread's other classes is idle: the blocks its caches
  * hold go back to their slabs, so slabs that hold little else empty and
- * serve the classes in use, the class's current slab too. (A program
+ * serve the classes in use, the class's current slab too; and the caps a
+ * tier grew for it go back to where they began. (A program
  * that works in phases, each on a few sizes, otherwise keeps every
  * phase's slabs pinned by a few cached blocks.) Counted in slow paths,
  * not time, the sweep costs the fast paths nothing; a class that lives on
@@ -162,6 +163,8 @@ static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
             size_t k;
             while ((k = _hak_plan_ops[level]->pop_batch(t, cls, buf, HAK_BATCH_MAX)) > 0)
                 _hak_ss_push_batch(t, buf, k);
+            if (_hak_plan_ops[level]->idle != NULL)
+                _hak_plan_ops[level]->idle(t, cls);
         }
         _hak_ss_idle(t, cls);
         /* Not again until it has been idle that long once more. */

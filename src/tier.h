@@ -14,7 +14,7 @@
  *   push_batch takes a prefix of in (up to n) and returns its length.
  *   refill     how many blocks the tier wants from below after a miss
  *              (0 = it is off: pass the request through). A tier may adapt
- *              this number; the stack calls it once per miss.
+ *              this number, and its cap; the stack calls it once per miss.
  *   spill      how many blocks to give below when a push was refused
  *              (0 = off: pass the block through).
  *   push_chain takes a prefix (up to n) of the chain *head..tail, blocks
@@ -65,6 +65,10 @@ struct hak_tier_ops {
     void (*stats)(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out);
     /* Sets t's per-thread state (caps from the knobs) when t starts. */
     void (*thread_init)(struct hak_thread *t);
+    /* A tier that adapts its caps has this (NULL elsewhere): the stack has
+     * given every block of cls below because cls went idle; the tier goes
+     * back to the caps thread_init set. */
+    void (*idle)(struct hak_thread *t, unsigned cls);
     /* Tiers with process-wide state (the magazine depot) also have these;
      * NULL elsewhere. shared_cached: blocks held outside any thread.
      * trim: gives shared blocks to below. fork: takes (FORK_PREPARE) and

@@ -46,6 +46,31 @@ static size_t tls_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void *
     return _hak_sll_pop_chain(&t->tls_list.l[cls], n, head, tail);
 }
 
+/* Doubles cls's cap within the bounds of tls_list.h, or leaves it. */
+static void grow(struct hak_thread *t, unsigned cls)
+{
+    struct hak_sll *l = &t->tls_list.l[cls];
+    uint64_t size = hak_class_size(cls);
+    uint64_t max = HAK_TLS_GROW_CLASS / size < HAK_TLS_CAP_MAX ? HAK_TLS_GROW_CLASS / size
+                                                                : HAK_TLS_CAP_MAX;
+    uint64_t cap = (uint64_t)l->cap * 2 < max ? (uint64_t)l->cap * 2 : max;
+    if (cap <= l->cap || t->tls_list.grown + (cap - l->cap) * size > HAK_TLS_GROW_THREAD)
+        return;
+    t->tls_list.grown += (cap - l->cap) * size;
+    l->cap = (uint32_t)cap;
+}
+
+static void tls_idle(struct hak_thread *t, unsigned cls)
+{
+    struct hak_tls_list_class *c = &t->tls_list.c[cls];
+    struct hak_sll *l = &t->tls_list.l[cls];
+    HAK_ASSERT(l->n == 0);
+    t->tls_list.grown -= (uint64_t)(l->cap - c->base) * hak_class_size(cls);
+    l->cap = c->base;
+    c->batch = HAK_TLS_BATCH_MIN;
+    c->spilled = false;
+}
+
 static size_t tls_refill(struct hak_thread *t, unsigned cls)
 {
     struct hak_tls_list_class *c = &t->tls_list.c[cls];
@@ -56,6 +81,12 @@ static size_t tls_refill(struct hak_thread *t, unsigned cls)
     /* No more than it has room for (a class with a cap below the batch
      * minimum): the rest would only go back. */
     size_t want = c->batch < l->cap ? c->batch : l->cap;
+    /* A full batch missed again, with a spill since the cap last grew:
+     * the class swings by more than the cap (tls_list.h). */
+    if (c->batch >= l->cap && c->spilled) {
+        c->spilled = false;
+        grow(t, cls);
+    }
     uint32_t grown = c->batch * 2;
     c->batch = grown > l->cap ? (l->cap > HAK_TLS_BATCH_MIN ? l->cap : HAK_TLS_BATCH_MIN) : grown;
     return want;
@@ -68,6 +99,7 @@ static size_t tls_spill(struct hak_thread *t, unsigned cls)
     if (l->cap == 0)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
+    c->spilled = true;
     /* Half the list goes, whatever the batch: a thread that frees a run
      * of blocks then spills once per cap/2 frees, not once per batch (the
      * batch is the refill's to adapt; it shrinks here so the next refill
@@ -109,8 +141,11 @@ static void tls_thread_init(struct hak_thread *t)
         struct hak_tls_list_class *c = &t->tls_list.c[cls];
         struct hak_sll *l = &t->tls_list.l[cls];
         l->cap = _hak_tier_cap(knob, hak_class_size(cls));
+        c->base = l->cap;
         c->batch = HAK_TLS_BATCH_MIN;
+        c->spilled = false;
     }
+    t->tls_list.grown = 0;
 }
 
 const struct hak_tier_ops _hak_tls_list_ops = {
@@ -127,4 +162,5 @@ const struct hak_tier_ops _hak_tls_list_ops = {
     .cached = tls_cached,
     .stats = tls_stats,
     .thread_init = tls_thread_init,
+    .idle = tls_idle,
 };

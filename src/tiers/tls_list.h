@@ -11,20 +11,42 @@
  *     than it allocates: keep less, give back sooner).
  *   - cap = 0 (HAKMEM_TINY_TLS_LIST=0 or HAKMEM_TINY_TLS_LIST_CAP=0, or a
  *     thread without state): every pop misses, every push is refused.
+ *   - base (the knob, bounded by the byte budget) <= cap <= max(base,
+ *     min(HAK_TLS_CAP_MAX, HAK_TLS_GROW_CLASS / size)); grown is the sum
+ *     of (cap - base) * size over the classes, <= HAK_TLS_GROW_THREAD.
+ *     cap doubles at a miss that finds batch at the cap when a spill came
+ *     since the last doubling: the class swings by more than the cap both
+ *     ways (a program that allocates a run of blocks, then frees them),
+ *     and each swing would take its blocks down to the slabs and back. A
+ *     thread that only allocates a class (a producer) or whose class
+ *     count walks at random (a miss at a full batch is then rare) keeps
+ *     the base. cap is back at base when the class goes idle (the stack's
+ *     idle sweep, after it emptied the list), so a grown class holds its
+ *     blocks only while it is in use. Only a refill grows the cap, and
+ *     the stack refills only the tier that missed: under the fast tier
+ *     this one keeps its base.
  */
 #ifndef HAK_TIERS_TLS_LIST_H
 #define HAK_TIERS_TLS_LIST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sll.h"
 
 #define HAK_TLS_BATCH_MIN 4
+/* How far caps grow: a busy class up to 1 MiB (a run of a thousand 1 KiB
+ * blocks) or 8192 blocks, all classes of a thread up to 2 MiB. */
+#define HAK_TLS_GROW_CLASS ((uint64_t)1 << 20)
+#define HAK_TLS_GROW_THREAD ((uint64_t)2 << 20)
+#define HAK_TLS_CAP_MAX 8192
 
 /* What the slow paths and the statistics use, apart from the lists so the
  * hot part of all classes (16 bytes each) fits in ten cache lines. */
 struct hak_tls_list_class {
     uint32_t batch;
+    uint32_t base;
+    bool spilled;                       /* since cap last doubled */
     uint64_t misses, spills;
     uint64_t hits;                      /* counted in debug builds only */
 };
@@ -32,6 +54,7 @@ struct hak_tls_list_class {
 struct hak_tls_list_tls {
     struct hak_sll l[40];               /* HAK_NCLASSES */
     struct hak_tls_list_class c[40];
+    uint64_t grown;
 };
 
 #endif /* HAK_TIERS_TLS_LIST_H */

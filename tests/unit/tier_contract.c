@@ -375,6 +375,100 @@ static void *refill_only_the_top(void *arg)
     return NULL;
 }
 
+#if HAK_TIER_TLS_LIST
+/* ---- tls-list: a class that swings by more than its cap grows it; a
+ * producer's class does not; an idle class is back at its base ---- */
+static void *swings_grow_the_cap(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const struct hak_tier_ops *ops = &_hak_tls_list_ops;
+    const unsigned cls = 5, busy = 19;
+    struct hak_sll *l = &t->tls_list.l[cls];
+    const uint32_t base = l->cap;
+    enum { N = 1000 };
+    static void *b[N];
+    /* Allocating alone (a producer) misses at full batches, never grows. */
+    for (int i = 0; i < N; i++)
+        b[i] = _hak_stack_alloc(t, cls);
+    EXPECT(base < N);
+    EXPECT(l->cap == base);
+    struct hak_tier_stats before, after;
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < N; i++)
+            _hak_stack_free(t, cls, b[i]);
+        ops->stats(t, cls, &before);
+        for (int i = 0; i < N; i++)
+            b[i] = _hak_stack_alloc(t, cls);
+        ops->stats(t, cls, &after);
+    }
+    /* The last run of mallocs went below once (the blocks a refill left
+     * in the list and the run overflow the cap by a little), not once
+     * every batch (at least N / base times). */
+    EXPECT(after.misses - before.misses <= 1);
+    EXPECT(l->cap >= N);
+    EXPECT(t->tls_list.grown == (uint64_t)(l->cap - base) * hak_class_size(cls));
+    for (int i = 0; i < N; i++)
+        _hak_stack_free(t, cls, b[i]);
+    /* Idle: its blocks went home, its cap is back. */
+    for (int i = 0; i < 1000; i++)
+        _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
+    EXPECT(l->n == 0);
+    EXPECT(l->cap == base);
+    EXPECT(t->tls_list.grown == 0);
+    _hak_stack_flush(t);
+    return NULL;
+}
+
+/* ---- tls-list: growth stays in the bounds of tls_list.h ---- */
+static void *growth_is_bounded(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const struct hak_tier_ops *ops = &_hak_tls_list_ops;
+    uint64_t sum = 0;
+    /* The refill and spill decisions alone, with the lists empty: every
+     * class swings as far as it may. */
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        struct hak_sll *l = &t->tls_list.l[cls];
+        const uint32_t base = t->tls_list.c[cls].base;
+        for (int i = 0; i < 64; i++) {
+            EXPECT(ops->spill(t, cls) > 0);
+            for (int j = 0; j < 16; j++)
+                EXPECT(ops->refill(t, cls) > 0);
+        }
+        uint64_t size = hak_class_size(cls);
+        uint64_t max = HAK_TLS_GROW_CLASS / size < HAK_TLS_CAP_MAX ? HAK_TLS_GROW_CLASS / size
+                                                                    : HAK_TLS_CAP_MAX;
+        EXPECT(l->cap >= base);
+        EXPECT(l->cap <= (base > max ? base : max));
+        sum += (uint64_t)(l->cap - base) * size;
+        EXPECT(t->tls_list.grown == sum);
+    }
+    EXPECT(sum <= HAK_TLS_GROW_THREAD);
+    /* The thread's budget ran out: no class can double any more. */
+    EXPECT(sum + HAK_TLS_GROW_CLASS > HAK_TLS_GROW_THREAD);
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        ops->idle(t, cls);
+        EXPECT(t->tls_list.l[cls].cap == t->tls_list.c[cls].base);
+    }
+    EXPECT(t->tls_list.grown == 0);
+    return NULL;
+}
+
+START_TEST(test_swings_grow_the_cap)
+{
+    run_in_thread(swings_grow_the_cap, NULL);
+}
+END_TEST
+
+START_TEST(test_growth_is_bounded)
+{
+    run_in_thread(growth_is_bounded, NULL);
+}
+END_TEST
+#endif
+
 START_TEST(test_refill_only_the_top)
 {
     run_in_thread(refill_only_the_top, NULL);
@@ -543,6 +637,12 @@ static Suite *suite(void)
         tcase_add_test(tc, test_idle_gives_back);
     if (_hak_plan_depth > 1)
         tcase_add_test(tc, test_refill_only_the_top);
+#if HAK_TIER_TLS_LIST
+    /* Only the tier that misses is refilled, and only a refill grows. */
+    if (_hak_plan_ops[0] == &_hak_tls_list_ops)
+        tcase_add_test(tc, test_swings_grow_the_cap);
+    tcase_add_test(tc, test_growth_is_bounded);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }
