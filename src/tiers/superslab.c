@@ -638,7 +638,7 @@ static void *pop_slow(struct hak_thread *t, unsigned cls)
     for (;;) {
         struct hak_slab *s = c->cur;
         if (s != NULL) {
-            if (s->free != NULL || slab_carve(s) || slab_drain(s) > 0) {
+            if (s->free != NULL || slab_drain(s) > 0 || slab_carve(s)) {
                 void *b = s->free;
                 void *next = _hak_link_get(b);
                 HAK_DEBUG(_hak_debug_check_link("malloc", cls, next));
@@ -806,10 +806,9 @@ void _hak_ss_push_slow(struct hak_thread *t, struct hak_slab *s, void *b)
         push_slow(t, s, b, false);
 }
 
-/* Takes up to n blocks of s (t's, not tracked): its free list first, then
- * its uncarved area, whose blocks go out unlinked: a refill writes no
- * fresh page, the program does when it gets the block. */
-static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, size_t n)
+/* Takes up to n blocks of s's free list to out; returns how many. The
+ * counts stay consistent (a drain checks them next). */
+static size_t free_take(struct hak_slab *s, void **out, size_t n)
 {
     size_t k = 0;
     void *b = s->free;
@@ -819,33 +818,66 @@ static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, si
         HAK_DEBUG(_hak_debug_check_link("malloc", s->cls, b));
     }
     s->free = b;
+    s->used += (uint32_t)k;
+    return k;
+}
+
+/* Takes up to n blocks of s (t's, not tracked): its free list first, then
+ * what other threads gave back (so a slab whose blocks come back remotely,
+ * a producer's, reuses them before it touches a fresh page), then its
+ * uncarved area, whose blocks go out unlinked: a refill writes no fresh
+ * page, the program does when it gets the block. */
+static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, size_t n)
+{
+    size_t k = free_take(s, out, n);
+    if (k < n && slab_drain(s) > 0)
+        k += free_take(s, out + k, n - k);
+    size_t listed = k;
     char *bump = s->bump, *end = _hak_slab_end(s);
     for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs)
         out[k] = bump;
     s->bump = bump;
-    s->used += (uint32_t)k;
+    s->used += (uint32_t)(k - listed);
     HAK_RELAXED_ADD(t->ctr.out, k);
     return k;
 }
 
-/* Up to n blocks of s (t's, not tracked) as a chain: a prefix of its free
- * list, found by walking it, then uncarved blocks, linked as they go. */
+/* Appends a prefix (up to n blocks, found by walking) of s's free list to
+ * the chain *first..*last (empty: *last NULL); returns its length. The
+ * counts stay consistent, as in free_take. */
+static size_t free_take_chain(struct hak_slab *s, size_t n, void **first, void **last)
+{
+    void *b = s->free, *end = b;
+    if (b == NULL)
+        return 0;
+    size_t k = 1;
+    for (; k < n; k++) {
+        void *next = *(void **)end;
+        HAK_DEBUG(_hak_debug_check_link("malloc", s->cls, next));
+        if (next == NULL)
+            break;
+        end = next;
+    }
+    s->free = *(void **)end;
+    s->used += (uint32_t)k;
+    if (*last != NULL)
+        *(void **)*last = b;
+    else
+        *first = b;
+    *last = end;
+    return k;
+}
+
+/* Up to n blocks of s (t's, not tracked) as a chain, in slab_take's
+ * order; uncarved blocks are linked as they go. */
 static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n, void **head,
                               void **tail)
 {
-    size_t k = 0;
-    void *first = s->free, *last = NULL;
-    if (first != NULL) {
-        last = first;
-        for (k = 1; k < n; k++) {
-            void *next = *(void **)last;
-            HAK_DEBUG(_hak_debug_check_link("malloc", s->cls, next));
-            if (next == NULL)
-                break;
-            last = next;
-        }
-        s->free = *(void **)last;
-    }
+    void *first = NULL, *last = NULL;
+    size_t k = free_take_chain(s, n, &first, &last);
+    if (k < n && slab_drain(s) > 0)
+        k += free_take_chain(s, n - k, &first, &last);
+    size_t listed = k;
     char *bump = s->bump, *end = _hak_slab_end(s);
     for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs) {
         if (last != NULL)
@@ -855,7 +887,7 @@ static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n
         last = bump;
     }
     s->bump = bump;
-    s->used += (uint32_t)k;
+    s->used += (uint32_t)(k - listed);
     HAK_RELAXED_ADD(t->ctr.out, k);
     *head = first;
     *tail = last;

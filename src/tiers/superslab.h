@@ -11,8 +11,9 @@
  *     (the owner holds it whenever it works on its slabs). Every other
  *     thread returns a block by pushing it on xremote (an atomic MPSC
  *     stack that also counts its blocks).
- *   - The owner drains xremote into free at these points only: before
- *     taking from a slab whose free list and bump area are empty, when it
+ *   - The owner drains xremote into free at these points only: when it
+ *     has taken a slab's free list and before it takes from the bump area
+ *     (blocks given back are reused before a fresh page), when it
  *     adopts a slab, when it trims or exits, and when a class of its own
  *     goes idle (its current slab). It never pops a free list it has not
  *     drained when that list is empty. A remote push to a slab
