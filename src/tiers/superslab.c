@@ -483,6 +483,27 @@ static bool owned_reclaim(struct hak_thread *t, struct hak_thread *o, struct hak
     return mine;
 }
 
+/* Half the blocks out of s, a full slab of a live owner, are back in its
+ * queue: the pusher, if it gets the owner's heap lock at once, moves s to
+ * the abandoned list, as if its owner had exited. An owner that allocates
+ * no more of the class (a thread that built a structure others now free
+ * and rebuild) would otherwise keep a slab of holes for each of its full
+ * ones until their last block came back; from the list, the next thread
+ * that needs a slab of the class (the owner too) adopts it and fills
+ * the holes. */
+static HAK_NOINLINE void full_orphan(struct hak_thread *t, struct hak_slab *s)
+{
+    struct hak_thread *o = atomic_load_explicit(&s->xowner_t, memory_order_relaxed);
+    if (o == NULL || !heap_trylock(o))
+        return;
+    if (atomic_load_explicit(&s->xowner, memory_order_relaxed) == o->id &&
+        s->list == HAK_SLAB_FULL) {
+        slab_unlink(o, s);
+        slab_abandon(t, s);
+    }
+    _hak_heap_unlock(o);
+}
+
 static HAK_NOINLINE bool last_blocks_back(struct hak_thread *t, struct hak_slab *s, void *head,
                                           void *tail, uint32_t n, bool track)
 {
@@ -705,9 +726,16 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
         x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
     } while (!atomic_compare_exchange_weak_explicit(&s->xremote, &old, x, memory_order_seq_cst,
                                                     memory_order_relaxed));
-    /* On its owner's full list: tell the owner to look (scan_full_noted). */
-    if (HAK_HEAP_LOCKED && atomic_load_explicit(&s->xused_hint, memory_order_seq_cst) != 0)
-        note_full_remote(s, cls);
+    /* On its owner's full list: tell the owner to look (scan_full_noted),
+     * or, once half its blocks are back, hand it to whoever needs it. */
+    if (HAK_HEAP_LOCKED) {
+        uint32_t hint = atomic_load_explicit(&s->xused_hint, memory_order_seq_cst);
+        if (hint != 0) {
+            note_full_remote(s, cls);
+            if (hak_unlikely(2 * (uint64_t)_hak_remote_len(x) >= hint))
+                full_orphan(t, s);
+        }
+    }
 }
 
 /* n blocks came back to slabs t does not own. */

@@ -39,6 +39,10 @@
  *     one slab at a time, which goes on the slab's remote queue with one
  *     CAS when a block of another slab comes, when it is full, and at the
  *     thread's slow malloc, trim and exit.
+ *   - A remote push that brings the queue of a slab on its owner's full
+ *     list to half its xused_hint moves it, if the pusher gets the owner's
+ *     heap lock at once, to the abandoned list (below), as the owner's
+ *     exit would.
  *   - On thread exit each owned slab is drained; an empty one goes back to
  *     its SuperSlab, any other is abandoned (xowner = 0, put on the
  *     abandoned list of its class, under that list's lock) and later

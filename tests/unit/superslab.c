@@ -285,7 +285,7 @@ END_TEST
 struct full_case {
     unsigned cls;
     size_t n;                                   /* blocks of the first slab */
-    void *blocks[FULL_MAX], *extra;
+    void *blocks[FULL_MAX], *extra, *extra2;
     pthread_barrier_t filled, freed;
 };
 
@@ -324,9 +324,12 @@ START_TEST(full_slab_released_by_last_remote_free)
     pthread_barrier_wait(&fc.filled);
     struct hak_slab *s = _hak_slab_of(fc.blocks[0]);
     struct hak_thread *t = me();
-    _hak_ss_push_batch(t, fc.blocks, fc.n - 1);
-    ck_assert(s->in_use);                       /* one block still out */
-    _hak_ss_push_batch(t, fc.blocks + fc.n - 1, 1);
+    /* One block first (fewer than half: the slab stays its owner's), then
+     * the rest in one run, which brings every block back. */
+    _hak_ss_push_batch(t, fc.blocks, 1);
+    ck_assert(s->in_use);
+    ck_assert_ptr_nonnull(atomic_load(&s->xowner_t));
+    _hak_ss_push_batch(t, fc.blocks + 1, fc.n - 1);
     if (HAK_HEAP_LOCKED) {
         /* Back in the pool although its owner never came back for it. */
         ck_assert(!s->in_use);
@@ -336,6 +339,62 @@ START_TEST(full_slab_released_by_last_remote_free)
         ck_assert(s->in_use);
         ck_assert_uint_eq(_hak_remote_len(atomic_load(&s->xremote)), fc.n);
     }
+    pthread_barrier_wait(&fc.freed);
+    ck_assert_int_eq(pthread_join(owner, NULL), 0);
+}
+END_TEST
+
+/* ---- a live owner's full slab, half of it freed by others, is adopted ---- */
+
+static void *half_adopter(void *arg)
+{
+    struct full_case *fc = arg;
+    struct hak_thread *t = me();
+    void *b = _hak_ss_pop(t, fc->cls);
+    /* One of the blocks freed, from the slab it took over. */
+    ck_assert_ptr_eq(_hak_slab_of(b), _hak_slab_of(fc->blocks[0]));
+    ck_assert_uint_eq(atomic_load(&_hak_slab_of(b)->xowner), t->id);
+    bool freed = false;
+    for (size_t i = 0; i < (fc->n + 1) / 2; i++)
+        freed |= b == fc->blocks[i];
+    ck_assert(freed);
+    fc->extra2 = b;
+    return NULL;                                /* exits: the slab is abandoned again */
+}
+
+START_TEST(half_freed_full_slab_adopted)
+{
+    struct full_case fc = {.cls = hak_size_class(7168)};
+    pthread_barrier_init(&fc.filled, NULL, 2);
+    pthread_barrier_init(&fc.freed, NULL, 2);
+    pthread_t owner;
+    ck_assert_int_eq(pthread_create(&owner, NULL, full_owner, &fc), 0);
+    pthread_barrier_wait(&fc.filled);
+    struct hak_slab *s = _hak_slab_of(fc.blocks[0]);
+    struct hak_thread *t = me();
+    size_t half = (fc.n + 1) / 2;
+    _hak_ss_push_batch(t, fc.blocks, half - 1);
+    ck_assert_ptr_nonnull(atomic_load(&s->xowner_t));  /* not yet half */
+    _hak_ss_push_batch(t, fc.blocks + half - 1, 1);
+    if (HAK_HEAP_LOCKED) {
+        /* Its owner, alive and idle, no longer holds it: it waits on the
+         * abandoned list with its holes for a thread that needs the class. */
+        ck_assert_uint_eq(atomic_load(&s->xowner), 0);
+        ck_assert(s->in_use);
+        struct hak_stats before, after;
+        hak_stats_get(&before, sizeof before);
+        run(half_adopter, &fc);
+        hak_stats_get(&after, sizeof after);
+        ck_assert_uint_gt(after.adoptions, before.adoptions);
+        _hak_ss_push_batch(t, &fc.extra2, 1);
+    } else {
+        /* No cache tier: no other thread may take the owner's lists. */
+        ck_assert_ptr_nonnull(atomic_load(&s->xowner_t));
+    }
+    _hak_ss_push_batch(t, fc.blocks + half, fc.n - half);
+    _hak_ss_run_flush(t);
+    if (HAK_HEAP_LOCKED)
+        ck_assert(!s->in_use);                  /* the last free gave it back */
     pthread_barrier_wait(&fc.freed);
     ck_assert_int_eq(pthread_join(owner, NULL), 0);
 }
@@ -592,6 +651,7 @@ static Suite *suite(void)
     tcase_add_test(tc, exited_thread_slab_is_adopted);
     tcase_add_test(tc, abandoned_slab_released_by_last_free);
     tcase_add_test(tc, full_slab_released_by_last_remote_free);
+    tcase_add_test(tc, half_freed_full_slab_adopted);
     tcase_add_test(tc, remote_free_to_full_slab_found_before_growing);
     tcase_add_test(tc, empty_superslab_is_released);
     tcase_add_test(tc, freed_slabs_reused_before_cold_ones);
