@@ -91,6 +91,9 @@ struct hak_slab {
      * when its blocks would bring the queue to it, every block is coming
      * back, and it takes that lock to give the slab back at once. */
     _Atomic uint32_t xused_hint;
+    /* Pushers between their CAS on xremote and their last look at this
+     * descriptor: while any is, the SuperSlab is not unmapped. */
+    _Atomic uint32_t xpushers;
     /* The owner's state (NULL while abandoned or free), for that lock. */
     _Atomic(struct hak_thread *) xowner_t;
     /* Under the abandoned-list lock: the slab's place on that list. */

@@ -53,6 +53,15 @@ static void abandon_take(void)
     pthread_mutex_lock(&abandon_lock);
 }
 
+static bool abandon_trytake(void)
+{
+    _hak_decay_hold();
+    if (pthread_mutex_trylock(&abandon_lock) == 0)
+        return true;
+    _hak_decay_release();
+    return false;
+}
+
 static void abandon_drop(void)
 {
     pthread_mutex_unlock(&abandon_lock);
@@ -106,6 +115,17 @@ static void warm_update(struct hak_superslab *ss, bool freed)
 static void ss_destroy_locked(struct hak_superslab *ss)
 {
     ss_list_remove(HAK_SS_ALL, ss);
+}
+
+/* No pusher may still look at a descriptor of ss (remote_push): a push
+ * counts itself before its CAS, so a slab emptied by its blocks shows it
+ * here until it is done. */
+static bool ss_unwatched(struct hak_superslab *ss)
+{
+    for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
+        if (atomic_load_explicit(&ss->slabs[i].xpushers, memory_order_acquire) != 0)
+            return false;
+    return true;
 }
 
 static void ss_destroy(struct hak_superslab *ss)
@@ -216,7 +236,7 @@ static size_t pool_release(struct hak_slab *s)
     ss_list_front(HAK_SS_POOL, ss);
     if (ss->free_mask == SS_ALL_FREE) {
         /* Wholly free: unmapped by the decay, or now if there is none. */
-        if (_hak_opt.decay_ms == 0 && pool_empty >= HAK_SS_KEEP_EMPTY) {
+        if (_hak_opt.decay_ms == 0 && pool_empty >= HAK_SS_KEEP_EMPTY && ss_unwatched(ss)) {
             ss_list_remove(HAK_SS_POOL, ss);
             ss_destroy_locked(ss);
             pthread_mutex_unlock(&pool_lock);
@@ -396,9 +416,8 @@ static size_t abandoned_settle(struct hak_thread *t, struct hak_slab *s)
 
 /* Under the lock, so that to its holder a slab with blocks out (one a
  * pusher holds, say) has no owner exactly while it is on the list. */
-static void slab_abandon(struct hak_thread *t, struct hak_slab *s)
+static void slab_abandon_locked(struct hak_thread *t, struct hak_slab *s)
 {
-    abandon_take();
     atomic_store_explicit(&s->xowner_t, NULL, memory_order_relaxed);
     atomic_store_explicit(&s->xowner, 0, memory_order_release);
     struct hak_slab *head = abandoned[s->cls];
@@ -411,6 +430,12 @@ static void slab_abandon(struct hak_thread *t, struct hak_slab *s)
     /* Blocks pushed since the owner's last drain, before the copy of used
      * was there for their pushers to check. */
     abandoned_settle(t, s);
+}
+
+static void slab_abandon(struct hak_thread *t, struct hak_slab *s)
+{
+    abandon_take();
+    slab_abandon_locked(t, s);
     abandon_drop();
 }
 
@@ -484,7 +509,8 @@ static bool owned_reclaim(struct hak_thread *t, struct hak_thread *o, struct hak
 }
 
 /* Half the blocks out of s, a full slab of a live owner, are back in its
- * queue: the pusher, if it gets the owner's heap lock at once, moves s to
+ * queue: the pusher, if it gets the owner's heap lock and the abandoned
+ * list's lock at once (the owner never waits on it for long), moves s to
  * the abandoned list, as if its owner had exited. An owner that allocates
  * no more of the class (a thread that built a structure others now free
  * and rebuild) would otherwise keep a slab of holes for each of its full
@@ -496,10 +522,16 @@ static HAK_NOINLINE void full_orphan(struct hak_thread *t, struct hak_slab *s)
     struct hak_thread *o = atomic_load_explicit(&s->xowner_t, memory_order_relaxed);
     if (o == NULL || !heap_trylock(o))
         return;
+    /* Still o's, full, and half back: s may have been given back and
+     * formatted again since the pusher looked. */
     if (atomic_load_explicit(&s->xowner, memory_order_relaxed) == o->id &&
-        s->list == HAK_SLAB_FULL) {
+        s->list == HAK_SLAB_FULL &&
+        2 * (uint64_t)_hak_remote_len(atomic_load_explicit(&s->xremote, memory_order_relaxed)) >=
+            s->used &&
+        abandon_trytake()) {
         slab_unlink(o, s);
-        slab_abandon(t, s);
+        slab_abandon_locked(t, s);
+        abandon_drop();
     }
     _hak_heap_unlock(o);
 }
@@ -721,6 +753,10 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
                      atomic_load_explicit(&s->xused_hint, memory_order_relaxed)) &&
         last_blocks_back(t, s, head, tail, n, track))
         return;
+    /* From the CAS on, the owner may drain s and give it back, and its
+     * SuperSlab may be wholly free: counted here, this push keeps it
+     * mapped until it looks at s for the last time (ss_unwatched). */
+    atomic_fetch_add_explicit(&s->xpushers, 1, memory_order_seq_cst);
     do {
         _hak_link_set_if(track, tail, _hak_remote_head(old));
         x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
@@ -736,6 +772,7 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
                 full_orphan(t, s);
         }
     }
+    atomic_fetch_sub_explicit(&s->xpushers, 1, memory_order_release);
 }
 
 /* n blocks came back to slabs t does not own. */
@@ -1131,6 +1168,10 @@ void _hak_ss_fork_parent(void)
 
 void _hak_ss_fork_child(void)
 {
+    /* A push another thread was in the middle of never ends here. */
+    for (struct hak_superslab *ss = ss_head[HAK_SS_ALL]; ss != NULL; ss = ss->link[HAK_SS_ALL].next)
+        for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
+            atomic_store_explicit(&ss->slabs[i].xpushers, 0, memory_order_relaxed);
     pthread_mutex_unlock(&pool_lock);
     pthread_mutex_unlock(&abandon_lock);
 }
@@ -1241,7 +1282,7 @@ size_t _hak_ss_purge(uint64_t now, bool all)
         warm_update(ss, false);
         /* Wholly free with every slab past its decay (or never used). */
         if (ss->free_mask == SS_ALL_FREE && ss->dirty_mask == 0 &&
-            (all || pool_empty > HAK_SS_KEEP_EMPTY)) {
+            (all || pool_empty > HAK_SS_KEEP_EMPTY) && ss_unwatched(ss)) {
             ss_list_remove(HAK_SS_POOL, ss);
             pool_empty--;
             ss_destroy_locked(ss);

@@ -640,6 +640,29 @@ START_TEST(given_back_blocks_reused_before_fresh_ones)
 }
 END_TEST
 
+/* ---- a SuperSlab is not unmapped under a pusher still looking at it ---- */
+
+START_TEST(watched_superslab_stays_mapped)
+{
+    void *first[SS_FILL];
+    run(fill_superslabs, first);
+    /* As if a remote push had done its CAS on each and not yet looked at
+     * the slab for the last time (remote_push). */
+    for (int k = 0; k < SS_FILL; k++)
+        atomic_store(&_hak_slab_of(first[k])->xpushers, 1);
+    hak_trim();
+    for (int k = 0; k < SS_FILL; k++)
+        ck_assert_uint_ne(_hak_map_lookup(first[k]), 0);
+    for (int k = 0; k < SS_FILL; k++)
+        atomic_store(&_hak_slab_of(first[k])->xpushers, 0);
+    hak_trim();
+    int unmapped = 0;
+    for (int k = 0; k < SS_FILL; k++)
+        unmapped += _hak_map_lookup(first[k]) == 0;
+    ck_assert_int_ge(unmapped, 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("superslab");
@@ -654,6 +677,7 @@ static Suite *suite(void)
     tcase_add_test(tc, half_freed_full_slab_adopted);
     tcase_add_test(tc, remote_free_to_full_slab_found_before_growing);
     tcase_add_test(tc, empty_superslab_is_released);
+    tcase_add_test(tc, watched_superslab_stays_mapped);
     tcase_add_test(tc, freed_slabs_reused_before_cold_ones);
     tcase_add_test(tc, given_back_blocks_reused_before_fresh_ones);
     suite_add_tcase(s, tc);
