@@ -89,7 +89,9 @@ struct hak_slab {
      * list (under the owner's heap lock) or on the abandoned list (under
      * that list's lock), 0 otherwise. A pusher reads it without a lock:
      * when its blocks would bring the queue to it, every block is coming
-     * back, and it takes that lock to give the slab back at once. */
+     * back, and it takes that lock to give the slab back at once; when
+     * they bring the queue to half of it, it tries to move the slab to
+     * the abandoned list (superslab.h). */
     _Atomic uint32_t xused_hint;
     /* Pushers between their CAS on xremote and their last look at this
      * descriptor: while any is, the SuperSlab is not unmapped. */

@@ -9,7 +9,8 @@
  * In a plan with cache tiers the first kind is also under the owner's
  * heap lock, which the owner holds in every function here that works on
  * its slabs, and which another thread takes (only with a trylock) to give
- * back a full slab of the owner whose last block it returns.
+ * back a full slab of the owner whose last block it returns, or to move
+ * one half of whose blocks it has returned to the abandoned list.
  * Lock order: heap lock, abandon_lock, pool_lock. None is held on the
  * fast paths.
  */
@@ -755,8 +756,11 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
         return;
     /* From the CAS on, the owner may drain s and give it back, and its
      * SuperSlab may be wholly free: counted here, this push keeps it
-     * mapped until it looks at s for the last time (ss_unwatched). */
-    atomic_fetch_add_explicit(&s->xpushers, 1, memory_order_seq_cst);
+     * mapped until it looks at s for the last time (ss_unwatched). The
+     * CAS publishes the count; without cache tiers nothing looks after
+     * it. */
+    if (HAK_HEAP_LOCKED)
+        atomic_fetch_add_explicit(&s->xpushers, 1, memory_order_relaxed);
     do {
         _hak_link_set_if(track, tail, _hak_remote_head(old));
         x = (uintptr_t)head + ((uintptr_t)(_hak_remote_len(old) + n) << HAK_REMOTE_SHIFT);
@@ -771,8 +775,8 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
             if (hak_unlikely(2 * (uint64_t)_hak_remote_len(x) >= hint))
                 full_orphan(t, s);
         }
+        atomic_fetch_sub_explicit(&s->xpushers, 1, memory_order_release);
     }
-    atomic_fetch_sub_explicit(&s->xpushers, 1, memory_order_release);
 }
 
 /* n blocks came back to slabs t does not own. */

@@ -39,10 +39,12 @@
  *     one slab at a time, which goes on the slab's remote queue with one
  *     CAS when a block of another slab comes, when it is full, and at the
  *     thread's slow malloc, trim and exit.
- *   - A remote push that brings the queue of a slab on its owner's full
- *     list to half its xused_hint moves it, if the pusher gets the owner's
- *     heap lock at once, to the abandoned list (below), as the owner's
- *     exit would.
+ *   - In plans with cache tiers, a remote push that brings the queue of a
+ *     slab on its owner's full list to half its xused_hint moves it, if
+ *     the pusher gets the owner's heap lock and the abandoned list's lock
+ *     at once, to the abandoned list (below), as the owner's exit would
+ *     (a later push tries again). The owner's caches may still hold
+ *     blocks of it; they go back as remote frees.
  *   - On thread exit each owned slab is drained; an empty one goes back to
  *     its SuperSlab, any other is abandoned (xowner = 0, put on the
  *     abandoned list of its class, under that list's lock) and later
@@ -53,7 +55,10 @@
  *   - A free slab's pages are decommitted, and a SuperSlab whose slabs are
  *     all free goes back to the backend (except HAK_SS_KEEP_EMPTY of them,
  *     kept to absorb churn), once they have been free for the decay
- *     (HAKMEM_DECAY_MS; at once if 0), or at hak_trim().
+ *     (HAKMEM_DECAY_MS; at once if 0), or at hak_trim(); but never while
+ *     a pusher is between its CAS on a slab's queue and its last look at
+ *     the descriptor (xpushers above 0): that SuperSlab waits for the
+ *     next purge or trim (with a decay of 0, for hak_trim or its reuse).
  *   - The holder of the abandoned-list lock acts as the owner of every
  *     slab on that list: it may drain them and release the empty ones.
  *   - Thread ids are never reused and never 0 or HAK_ID_NONE, so a stale id

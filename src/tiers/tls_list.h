@@ -23,8 +23,8 @@
  *     the base. cap is back at base when the class goes idle (the stack's
  *     idle sweep, after it emptied the list), so a grown class holds its
  *     blocks only while it is in use. Only a refill grows the cap, and
- *     the stack refills only the tier that missed: under the fast tier
- *     this one keeps its base.
+ *     the stack refills only the tier that missed: under the fast tier,
+ *     while that is on, this one keeps its base.
  */
 #ifndef HAK_TIERS_TLS_LIST_H
 #define HAK_TIERS_TLS_LIST_H
@@ -46,7 +46,7 @@
 struct hak_tls_list_class {
     uint32_t batch;
     uint32_t base;
-    bool spilled;                       /* since cap last doubled */
+    bool spilled;                       /* since the cap last tried to grow */
     uint64_t misses, spills;
     uint64_t hits;                      /* counted in debug builds only */
 };

@@ -449,6 +449,12 @@ static void *growth_is_bounded(void *arg)
     /* The thread's budget ran out: no class can double any more. */
     EXPECT(sum + HAK_TLS_GROW_CLASS > HAK_TLS_GROW_THREAD);
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
+        EXPECT(ops->spill(t, cls) > 0);
+        for (int j = 0; j < 16; j++)
+            EXPECT(ops->refill(t, cls) > 0);
+    }
+    EXPECT(t->tls_list.grown == sum);
+    for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
         ops->idle(t, cls);
         EXPECT(t->tls_list.l[cls].cap == t->tls_list.c[cls].base);
     }
