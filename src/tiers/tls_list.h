@@ -15,16 +15,16 @@
  *     min(HAK_TLS_CAP_MAX, HAK_TLS_GROW_CLASS / size)); grown is the sum
  *     of (cap - base) * size over the classes, <= HAK_TLS_GROW_THREAD.
  *     cap doubles at a miss that finds batch at the cap when a spill came
- *     since the last doubling: the class swings by more than the cap both
- *     ways (a program that allocates a run of blocks, then frees them),
- *     and each swing would take its blocks down to the slabs and back. A
- *     thread that only allocates a class (a producer) or whose class
- *     count walks at random (a miss at a full batch is then rare) keeps
- *     the base. cap is back at base when the class goes idle (the stack's
- *     idle sweep, after it emptied the list), so a grown class holds its
- *     blocks only while it is in use. Only a refill grows the cap, and
- *     the stack refills only the tier that missed: under the fast tier,
- *     while that is on, this one keeps its base.
+ *     since the cap last tried to grow: the class swings by more than the
+ *     cap both ways (a program that allocates a run of blocks, then frees
+ *     them), and each swing would take its blocks down to the slabs and
+ *     back. A thread that only allocates a class (a producer) or whose
+ *     class count walks at random (a miss at a full batch is then rare)
+ *     keeps the base. cap is back at base when the class goes idle (the
+ *     stack's idle sweep, after it emptied the list), so a grown class
+ *     holds its blocks only while it is in use. Only a refill grows the
+ *     cap, and the stack refills only the tier that missed: under the
+ *     fast tier, while that is on, this one keeps its base.
  */
 #ifndef HAK_TIERS_TLS_LIST_H
 #define HAK_TIERS_TLS_LIST_H
@@ -36,7 +36,8 @@
 
 #define HAK_TLS_BATCH_MIN 4
 /* How far caps grow: a busy class up to 1 MiB (a run of a thousand 1 KiB
- * blocks) or 8192 blocks, all classes of a thread up to 2 MiB. */
+ * blocks) or 8192 blocks, and all classes of a thread by 2 MiB together
+ * above their bases. */
 #define HAK_TLS_GROW_CLASS ((uint64_t)1 << 20)
 #define HAK_TLS_GROW_THREAD ((uint64_t)2 << 20)
 #define HAK_TLS_CAP_MAX 8192
