@@ -81,6 +81,10 @@ HAK_INLINE bool _hak_is_ss(const void *p)
 }
 /* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
 bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);
+/* size bytes (chunk-aligned) from the backend, aligned to align and marked
+ * as kind, with the decay's waiting memory given back first if that is
+ * what it takes; NULL (errno set) if the backend or the map has none. */
+void *_hak_map_reserve(size_t size, size_t align, enum hak_chunk_kind kind);
 void _hak_map_clear(void *base, size_t size);
 /* The region at base, marked as kind, changed from old_size to new_size
  * bytes: marks the chunks it gained, clears those it left; false on OOM

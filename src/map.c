@@ -7,9 +7,12 @@
  * memory. Entries are written only while the region they describe is not
  * reachable by the program (before it is handed out, after it is taken
  * back), so plain atomic stores suffice. _hak_ss_bits mirrors the entries
- * of kind SuperSlab, for the free fast path.
+ * of kind SuperSlab, for the free fast path. The heap's regions come from
+ * the backend through _hak_map_reserve, so none is handed out unmarked.
  */
 #include "internal.h"
+
+#include <errno.h>
 
 #include "backend.h"
 
@@ -82,6 +85,24 @@ bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind)
     if ((a + size - 1) >> HAK_MAP_ADDR_BITS)
         return false;
     return map_fill(a >> HAK_CHUNK_SHIFT, chunk_end(a, size), a | (uintptr_t)kind);
+}
+
+void *_hak_map_reserve(size_t size, size_t align, enum hak_chunk_kind kind)
+{
+    void *base = HAK_BACKEND->reserve(size, align);
+    /* Out of address space (RLIMIT_AS) or commit charge: the empty
+     * SuperSlabs and cached large spans waiting for the decay may be what
+     * stands in the way. */
+    if (base == NULL && _hak_decay_purge_all() > 0)
+        base = HAK_BACKEND->reserve(size, align);
+    if (base == NULL)
+        return NULL;
+    if (!_hak_map_set(base, size, kind)) {
+        HAK_BACKEND->release(base, size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return base;
 }
 
 void _hak_map_clear(void *base, size_t size)

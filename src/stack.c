@@ -47,6 +47,14 @@ static void pass_give(struct hak_thread *t, unsigned level, unsigned cls, void *
         _hak_ss_push_batch(t, in, n);
 }
 
+/* A list tier moves its batches to and from the slabs as chains; an
+ * array tier, and every tier under valgrind (whose links are tracked),
+ * through arrays. */
+static bool takes_chains(const struct hak_tier_ops *ops)
+{
+    return ops->pop_chain != NULL && !HAK_TRACK_ON;
+}
+
 /* The chain counterpart of pass_give: the tiers below level take what
  * they have room for straight off the chain, the slabs the rest. */
 static void pass_give_chain(struct hak_thread *t, unsigned level, unsigned cls, void *head,
@@ -67,7 +75,7 @@ static void pass_give_chain(struct hak_thread *t, unsigned level, unsigned cls, 
 static void refill(struct hak_thread *t, unsigned level, unsigned cls, size_t want)
 {
     const struct hak_tier_ops *ops = _hak_plan_ops[level];
-    bool chain = ops->pop_chain != NULL && !HAK_TRACK_ON;
+    bool chain = takes_chains(ops);
     void *buf[HAK_BATCH_MAX];
     size_t got = 0;
     for (unsigned l = level + 1; l < _hak_plan_depth && got < want; l++)
@@ -127,7 +135,7 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
         return;
     }
     HAK_TRACE(t, HAK_EV_SPILL, cls, NULL);
-    if (ops->pop_chain != NULL && !HAK_TRACK_ON) {
+    if (takes_chains(ops)) {
         void *head, *tail;
         size_t got = ops->pop_chain(t, cls, sp, &head, &tail);
         pass_give_chain(t, level + 1, cls, head, tail, got);
@@ -145,12 +153,11 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
  * paths of the thread's other classes is idle: the blocks its caches
  * hold go back to their slabs, so slabs that hold little else empty and
  * serve the classes in use, the class's current slab too; and the caps a
- * tier grew for it go back to where they began. (A program
- * that works in phases, each on a few sizes, otherwise keeps every
- * phase's slabs pinned by a few cached blocks.) Counted in slow paths,
- * not time, the sweep costs the fast paths nothing; a class that lives on
- * its caches alone is flushed needlessly at most once per HAK_IDLE_TICKS
- * slow paths. */
+ * tier grew for it go back to where they began. (A program that works in
+ * phases, each on a few sizes, otherwise keeps every phase's slabs pinned
+ * by a few cached blocks.) Counted in slow paths, not time, the sweep
+ * costs the fast paths nothing; a class that lives on its caches alone is
+ * flushed needlessly at most once per HAK_IDLE_TICKS slow paths. */
 #define HAK_IDLE_TICKS 64
 
 static HAK_NOINLINE void idle_sweep(struct hak_thread *t)

@@ -211,19 +211,9 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
         if (zero)
             memset((char *)h + offset, 0, h->map_size - offset);
     } else {
-        h = HAK_BACKEND->reserve(need, base_align);
-        /* Out of address space (RLIMIT_AS) or commit charge, the cached
-         * spans and empty SuperSlabs may be what stands in the way: give
-         * them back, try again. */
-        if (h == NULL && _hak_decay_purge_all() > 0)
-            h = HAK_BACKEND->reserve(need, base_align);
+        h = _hak_map_reserve(need, base_align, HAK_CHUNK_LARGE);
         if (h == NULL)
             return NULL;
-        if (!_hak_map_set(h, need, HAK_CHUNK_LARGE)) {
-            HAK_BACKEND->release(h, need);
-            errno = ENOMEM;
-            return NULL;
-        }
         h->map_size = need;
         atomic_fetch_add_explicit(&mapped_bytes, need, memory_order_relaxed);
     }

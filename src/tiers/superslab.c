@@ -16,7 +16,6 @@
  */
 #include "../internal.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -161,19 +160,9 @@ static struct hak_slab *pool_take_locked(void)
  * SuperSlab: a resident one first). */
 static struct hak_slab *ss_create(void)
 {
-    struct hak_superslab *ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
-    /* Out of address space or commit charge: empty SuperSlabs waiting for
-     * the decay and the large backend's cache of freed spans may hold what
-     * the program gave back. */
-    if (ss == NULL && _hak_decay_purge_all() > 0)
-        ss = HAK_BACKEND->reserve(HAK_SS_SIZE, HAK_SS_SIZE);
+    struct hak_superslab *ss = _hak_map_reserve(HAK_SS_SIZE, HAK_SS_SIZE, HAK_CHUNK_SS);
     if (ss == NULL)
         return NULL;
-    if (!_hak_map_set(ss, HAK_SS_SIZE, HAK_CHUNK_SS)) {
-        HAK_BACKEND->release(ss, HAK_SS_SIZE);
-        errno = ENOMEM;
-        return NULL;
-    }
     /* Under valgrind all but the header is NOACCESS until handed out. */
     hak_track_mem_noaccess((char *)ss + sizeof *ss, HAK_SS_SIZE - sizeof *ss);
     ss->magic = HAK_SS_MAGIC;

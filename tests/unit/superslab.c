@@ -12,6 +12,7 @@
 
 #include "hakmem.h"
 #include "internal.h"
+#include "tier.h"
 
 static struct hak_thread *me(void)
 {
@@ -314,15 +315,29 @@ static void *full_owner(void *arg)
     return NULL;
 }
 
+/* Starts a thread that fills a slab of cls (fc->blocks) and stays alive,
+ * owning it, until full_case_end; returns the slab. */
+static struct hak_slab *full_case_start(struct full_case *fc, unsigned cls, pthread_t *owner)
+{
+    *fc = (struct full_case){.cls = cls};
+    pthread_barrier_init(&fc->filled, NULL, 2);
+    pthread_barrier_init(&fc->freed, NULL, 2);
+    ck_assert_int_eq(pthread_create(owner, NULL, full_owner, fc), 0);
+    pthread_barrier_wait(&fc->filled);
+    return _hak_slab_of(fc->blocks[0]);
+}
+
+static void full_case_end(struct full_case *fc, pthread_t owner)
+{
+    pthread_barrier_wait(&fc->freed);
+    ck_assert_int_eq(pthread_join(owner, NULL), 0);
+}
+
 START_TEST(full_slab_released_by_last_remote_free)
 {
-    struct full_case fc = {.cls = hak_size_class(7168)};
-    pthread_barrier_init(&fc.filled, NULL, 2);
-    pthread_barrier_init(&fc.freed, NULL, 2);
+    struct full_case fc;
     pthread_t owner;
-    ck_assert_int_eq(pthread_create(&owner, NULL, full_owner, &fc), 0);
-    pthread_barrier_wait(&fc.filled);
-    struct hak_slab *s = _hak_slab_of(fc.blocks[0]);
+    struct hak_slab *s = full_case_start(&fc, hak_size_class(7168), &owner);
     struct hak_thread *t = me();
     /* One block first (fewer than half: the slab stays its owner's), then
      * the rest in one run, which brings every block back (with the
@@ -341,8 +356,7 @@ START_TEST(full_slab_released_by_last_remote_free)
         ck_assert(s->in_use);
         ck_assert_uint_eq(_hak_remote_len(atomic_load(&s->xremote)), fc.n);
     }
-    pthread_barrier_wait(&fc.freed);
-    ck_assert_int_eq(pthread_join(owner, NULL), 0);
+    full_case_end(&fc, owner);
 }
 END_TEST
 
@@ -366,13 +380,9 @@ static void *half_adopter(void *arg)
 
 START_TEST(half_freed_full_slab_adopted)
 {
-    struct full_case fc = {.cls = hak_size_class(6144)};
-    pthread_barrier_init(&fc.filled, NULL, 2);
-    pthread_barrier_init(&fc.freed, NULL, 2);
+    struct full_case fc;
     pthread_t owner;
-    ck_assert_int_eq(pthread_create(&owner, NULL, full_owner, &fc), 0);
-    pthread_barrier_wait(&fc.filled);
-    struct hak_slab *s = _hak_slab_of(fc.blocks[0]);
+    struct hak_slab *s = full_case_start(&fc, hak_size_class(6144), &owner);
     struct hak_thread *t = me();
     size_t half = (fc.n + 1) / 2, pushed = half - 1;
     _hak_ss_push_batch(t, fc.blocks, pushed);
@@ -402,8 +412,7 @@ START_TEST(half_freed_full_slab_adopted)
     _hak_ss_run_flush(t);
     if (HAK_HEAP_LOCKED)
         ck_assert(!s->in_use);                  /* the last free gave it back */
-    pthread_barrier_wait(&fc.freed);
-    ck_assert_int_eq(pthread_join(owner, NULL), 0);
+    full_case_end(&fc, owner);
 }
 END_TEST
 
@@ -617,8 +626,7 @@ static void *reuse_owner(void *arg)
         } else {
             void *head, *tail;
             ck_assert_uint_eq(_hak_ss_pop_chain(t, rc->cls, REUSE_N, &head, &tail), REUSE_N);
-            for (int i = 0; i < REUSE_N; i++, head = *(void **)head)
-                again[i] = head;
+            _hak_chain_to_array(&(void *){head}, REUSE_N, again, REUSE_N);
             ck_assert_ptr_eq(again[REUSE_N - 1], tail);
         }
         ck_assert_ptr_eq(s->bump, bump);

@@ -186,16 +186,6 @@ static void *batches_conserve(void *arg)
 
 /* ---- chains conserve blocks ---- */
 
-/* The n blocks of the chain from head, into out. */
-static void chain_walk(void *head, size_t n, void **out)
-{
-    for (size_t i = 0; i < n; i++) {
-        out[i] = head;
-        if (i + 1 < n)
-            head = *(void **)head;
-    }
-}
-
 static void *chains_conserve(void *arg)
 {
     struct ctx *c = arg;
@@ -208,7 +198,7 @@ static void *chains_conserve(void *arg)
     enum { N = 96 };
     void *copy[N], *rest[N], *out[N], *head, *tail;
     EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
-    chain_walk(head, N, copy);
+    _hak_chain_to_array(&(void *){head}, N, copy, N);
     EXPECT(copy[N - 1] == tail);
     /* A prefix of the chain, up to the tier's room (it has some); head
      * is then the first block left, NULL if none is. */
@@ -216,7 +206,7 @@ static void *chains_conserve(void *arg)
     EXPECT(k > 0);
     EXPECT(held(t, c->ops) == k);
     EXPECT((head == NULL) == (k == N));
-    chain_walk(head, N - k, rest);
+    _hak_chain_to_array(&(void *){head}, N - k, rest, N - k);
     for (size_t i = k; i < N; i++)
         EXPECT(rest[i - k] == copy[i]);         /* the rest, still linked */
     size_t got = c->ops->pop_batch(t, c->cls, out, N);
@@ -227,7 +217,7 @@ static void *chains_conserve(void *arg)
     if (c->ops->pop_chain != NULL) {
         void *h, *tl;
         EXPECT(c->ops->pop_chain(t, c->cls, N, &h, &tl) == got);
-        chain_walk(h, got, out);
+        _hak_chain_to_array(&(void *){h}, got, out, got);
         EXPECT(out[got - 1] == tl);
         assert_same_blocks(copy, out, got);
     } else {
