@@ -162,14 +162,18 @@ extern struct hak_thread _hak_thread_empty;
  * _hak_orphan_unlock()). */
 struct hak_thread *_hak_thread_get(bool *locked);
 void _hak_orphan_unlock(void);
-/* Every blocks count and counter of the live threads, summed. */
 void _hak_thread_global_init(void);
 /* Flushes the caller's caches, then gives back every empty slab and
  * SuperSlab; returns bytes released. */
 size_t _hak_thread_trim(void);
 /* Counters of cache tier `level` for class cls, over every thread. */
 void _hak_thread_tier_stats(unsigned level, unsigned cls, struct hak_tier_stats *out);
+/* Every blocks count and counter of the live threads, summed. */
 void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthreads);
+/* fn on the state of every live thread, under the registry lock: fn may
+ * only trylock their heap locks (a thread holds its own while it waits
+ * for the registry lock). */
+void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg);
 void _hak_thread_fork_prepare(void);
 void _hak_thread_fork_parent(void);
 void _hak_thread_fork_child(void);

@@ -119,6 +119,7 @@ static HAK_COLD struct hak_thread *thread_start(void)
     memset(t, 0, offsetof(struct hak_thread, xfull_remote));
     atomic_store_explicit(&t->xfull_remote, 0, memory_order_relaxed);
     t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    t->spare_max = _hak_ss_spare_max();
     for (unsigned level = 0; level < _hak_plan_depth; level++)
         _hak_plan_ops[level]->thread_init(t);
     t->state = HAK_THREAD_ACTIVE;
@@ -191,6 +192,14 @@ void _hak_thread_tier_stats(unsigned level, unsigned cls, struct hak_tier_stats 
         _hak_plan_ops[level]->stats(t, cls, &ts);
         tier_stats_add(out, &ts);
     }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+{
+    pthread_mutex_lock(&reg_lock);
+    for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next)
+        fn(t, arg);
     pthread_mutex_unlock(&reg_lock);
 }
 

@@ -54,8 +54,15 @@
 enum hak_chunk_kind { HAK_CHUNK_FOREIGN = 0, HAK_CHUNK_SS = 1, HAK_CHUNK_LARGE = 2 };
 #define HAK_CHUNK_KIND_MASK ((uintptr_t)3)
 
-/* Which of its owner's lists a slab is on. */
-enum hak_slab_list { HAK_SLAB_NONE = 0, HAK_SLAB_CUR, HAK_SLAB_PARTIAL, HAK_SLAB_FULL };
+/* Which of its owner's lists a slab is on (a spare is empty and serves
+ * no class: superslab.c). */
+enum hak_slab_list {
+    HAK_SLAB_NONE = 0,
+    HAK_SLAB_CUR,
+    HAK_SLAB_PARTIAL,
+    HAK_SLAB_FULL,
+    HAK_SLAB_SPARE
+};
 
 struct hak_slab {
     /* Line 0, read by every free from any thread: the class, the block
@@ -169,6 +176,11 @@ struct hak_thread {
         uint32_t n;
     } run;
     struct hak_ss_class ss[HAK_NCLASSES];
+    /* Empty slabs kept for the thread's next slab of any class, linked
+     * through next, newest first; at most spare_max (0 for a state no
+     * purger reaches). nspare is read by the purger without the lock. */
+    struct hak_slab *spare;
+    uint32_t nspare, spare_max;
     struct hak_ss_counters ctr;
     /* The idle-class sweep (stack.c): slow-path calls so far, and the
      * count at each class's last one. */

@@ -1,8 +1,9 @@
 /* hakmem: the SuperSlab tier (invariants in superslab.h).
  *
  * Three kinds of state, three owners:
- *   - a thread's hak_ss_class lists and the owner-only slab fields belong
- *     to the thread whose id is in the slab's xowner;
+ *   - a thread's hak_ss_class lists, its spares, and the owner-only slab
+ *     fields belong to the thread whose id is in the slab's xowner (a
+ *     spare's is on that thread's spare list);
  *   - the pool (SuperSlabs with free slabs) is under pool_lock;
  *   - abandoned slabs are under abandon_lock, whose holder acts as their
  *     owner (it may drain them and release the empty ones).
@@ -11,8 +12,9 @@
  * its slabs, and which another thread takes (only with a trylock) to give
  * back a full slab of the owner whose last block it returns, or to move
  * one half of whose blocks it has returned to the abandoned list.
- * Lock order: heap lock, abandon_lock, pool_lock. None is held on the
- * fast paths.
+ * Lock order: heap lock, abandon_lock, pool_lock. The purger takes a
+ * thread's heap lock (to move its old spares to the pool) with a trylock
+ * under the registry's lock. None is held on the fast paths.
  */
 #include "../internal.h"
 
@@ -198,8 +200,9 @@ static struct hak_slab *pool_acquire(void)
     return ss_create();
 }
 
-/* Returns the bytes given back to the backend. */
-static size_t pool_release(struct hak_slab *s)
+/* s has been free since freed_ms. Returns the bytes given back to the
+ * backend. */
+static size_t pool_release_since(struct hak_slab *s, uint64_t freed_ms)
 {
     struct hak_superslab *ss = _hak_ss_of(s);
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
@@ -217,7 +220,7 @@ static size_t pool_release(struct hak_slab *s)
     if (_hak_opt.decay_ms == 0) {
         HAK_BACKEND->decommit(_hak_slab_start(s), HAK_SLAB_SIZE);
     } else {
-        s->freed_ms = _hak_now_ms();
+        s->freed_ms = freed_ms;
         ss->dirty_mask |= 1u << s->index;
         warm_update(ss, true);
         kick = true;
@@ -239,6 +242,81 @@ static size_t pool_release(struct hak_slab *s)
     if (kick)
         _hak_decay_kick();
     return 0;
+}
+
+static size_t pool_release(struct hak_slab *s)
+{
+    return pool_release_since(s, _hak_opt.decay_ms != 0 ? _hak_now_ms() : 0);
+}
+
+/* ----------------------------------------------------------------- spares */
+
+/* A thread keeps the slabs it empties, up to its spare_max, for its next
+ * slab of any class: taking one back costs no pool lock, writes no
+ * SuperSlab header (other threads' slabs share it), and finds the pages
+ * in this core's cache. A program that works in phases empties and
+ * refills a set of slabs per phase, and with two threads the pool lock and
+ * the headers were what it waited on. A spare is in a pool slab's state
+ * (no owner, no capacity: a free into it fails the block check) but on
+ * its thread's list, under its heap lock, so only plans with cache tiers
+ * keep spares, and not with a decay of 0, which frees a slab's pages at
+ * once. The purger moves a spare that has waited a whole decay to the
+ * pool, whose purge then gives its pages back; so do the thread's exit
+ * and its trims. */
+static void slab_retire(struct hak_thread *t, struct hak_slab *s)
+{
+    HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+    if (t->nspare >= t->spare_max) {
+        pool_release(s);
+        return;
+    }
+    atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->xowner_t, NULL, memory_order_relaxed);
+    s->in_use = 0;
+    s->capacity = 0;
+    s->list = HAK_SLAB_SPARE;
+    s->freed_ms = _hak_now_ms();
+    s->next = t->spare;
+    t->spare = s;
+    HAK_RELAXED_SET(t->nspare, t->nspare + 1);
+    _hak_decay_kick();
+}
+
+static struct hak_slab *spare_take(struct hak_thread *t)
+{
+    struct hak_slab *s = t->spare;
+    if (s != NULL) {
+        t->spare = s->next;
+        HAK_RELAXED_SET(t->nspare, t->nspare - 1);
+        s->next = NULL;
+        s->list = HAK_SLAB_NONE;
+    }
+    return s;
+}
+
+/* t's spares that have waited a whole decay (all: every one) to the pool,
+ * still counting from when t emptied them. Returns the bytes given back
+ * to the backend. */
+static size_t spares_drop(struct hak_thread *t, bool all, uint64_t now)
+{
+    size_t bytes = 0;
+    for (struct hak_slab **p = &t->spare, *s; (s = *p) != NULL;) {
+        if (!all && now - s->freed_ms < _hak_opt.decay_ms) {
+            p = &s->next;
+            continue;
+        }
+        *p = s->next;
+        s->next = NULL;
+        s->list = HAK_SLAB_NONE;
+        HAK_RELAXED_SET(t->nspare, t->nspare - 1);
+        bytes += pool_release_since(s, s->freed_ms);
+    }
+    return bytes;
+}
+
+uint32_t _hak_ss_spare_max(void)
+{
+    return HAK_HEAP_LOCKED && _hak_opt.decay_ms != 0 ? HAK_SPARE_MAX : 0;
 }
 
 /* ------------------------------------------------------------------ slabs */
@@ -634,8 +712,7 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
         } else if (empty == NULL) {
             empty = s;
         } else {
-            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
-            pool_release(s);
+            slab_retire(t, s);
         }
     }
     if (s != NULL && s != c->full) {
@@ -650,10 +727,8 @@ static struct hak_slab *scan_full(struct hak_thread *t, unsigned cls, unsigned b
     }
     if ((s = c->partial) != NULL) {
         slab_unlink(t, s);
-        if (empty != NULL) {
-            HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
-            pool_release(empty);
-        }
+        if (empty != NULL)
+            slab_retire(t, empty);
         return s;
     }
     return empty;
@@ -695,7 +770,8 @@ static void *pop_slow(struct hak_thread *t, unsigned cls)
         }
         if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full_noted(t, cls)) == NULL &&
             (s = adopt(t, cls)) == NULL) {
-            s = pool_acquire();
+            if ((s = spare_take(t)) == NULL)
+                s = pool_acquire();
             if (s == NULL)
                 return NULL;
             slab_format(s, cls, t);
@@ -829,8 +905,7 @@ HAK_INLINE void owned_give(struct hak_thread *t, struct hak_slab *s, void *head,
     }
     if (s->used == 0 && s->list != HAK_SLAB_CUR) {
         slab_unlink(t, s);
-        pool_release(s);
-        HAK_RELAXED_ADD(t->ctr.slabs_released, 1);
+        slab_retire(t, s);
     }
 }
 
@@ -1091,12 +1166,14 @@ void _hak_ss_thread_exit(struct hak_thread *t)
     _hak_ss_run_flush(t);
     _hak_heap_lock(t);
     for_each_slab(t, exit_slab);
+    spares_drop(t, true, 0);
     _hak_heap_unlock(t);
 }
 
 /* Another class may need the slab before this one comes back: a program
  * that works in phases, each on its own sizes, would otherwise keep a
- * current slab resident for every class it has ever used. */
+ * current slab resident for every class it has ever used. It is
+ * retired: a spare for the thread's next class, or back to the pool. */
 void _hak_ss_idle(struct hak_thread *t, unsigned cls)
 {
     /* Only t changes its cur and used: the look needs no lock. */
@@ -1105,7 +1182,11 @@ void _hak_ss_idle(struct hak_thread *t, unsigned cls)
         s->used != _hak_remote_len(atomic_load_explicit(&s->xremote, memory_order_relaxed)))
         return;
     _hak_heap_lock(t);
-    slab_settle(t, s);
+    slab_drain(s);
+    if (s->used == 0) {
+        slab_unlink(t, s);
+        slab_retire(t, s);
+    }
     _hak_heap_unlock(t);
 }
 
@@ -1131,8 +1212,10 @@ size_t _hak_ss_trim(struct hak_thread *t)
     }
     abandon_take();
     trim_bytes = sweep_abandoned_locked();
-    if (t != NULL)
+    if (t != NULL) {
         for_each_slab(t, trim_slab);
+        trim_bytes += spares_drop(t, true, 0);
+    }
     size_t r = trim_bytes;
     abandon_drop();
     if (t != NULL)
@@ -1247,15 +1330,42 @@ const struct hak_tier_ops _hak_superslab_ops = {
 
 /* ------------------------------------------------------------ decay */
 
-/* Decommits the free slabs that have been free for decay_ms (all of them
- * if all), releases abandoned slabs that remote frees emptied, and unmaps
- * the wholly free SuperSlabs so decommitted, but for HAK_SS_KEEP_EMPTY of
- * them (all of them if all). Returns the bytes given back.
- * Slabs are decommitted under pool_lock: a slab being decommitted cannot
- * be handed out at the same time. */
+struct spare_purge {
+    uint64_t now;
+    bool all;
+    size_t bytes;
+};
+
+/* A thread's own heap lock is held while reg_lock is waited for (fork),
+ * so under reg_lock only a trylock: a busy thread's spares wait for the
+ * next purge. */
+static void spares_purge(struct hak_thread *t, void *arg)
+{
+    struct spare_purge *p = arg;
+    if (HAK_RELAXED_GET(t->nspare) != 0 && heap_trylock(t)) {
+        p->bytes += spares_drop(t, p->all, p->now);
+        _hak_heap_unlock(t);
+    }
+}
+
+static void spares_count(struct hak_thread *t, void *arg)
+{
+    *(size_t *)arg += HAK_RELAXED_GET(t->nspare);
+}
+
+/* Moves the spares that have waited a whole decay to the pool,
+ * decommits the free slabs that have been free for decay_ms, releases
+ * abandoned slabs that remote frees emptied, and unmaps the wholly free
+ * SuperSlabs so decommitted, but for HAK_SS_KEEP_EMPTY of them (with all:
+ * every spare, every free slab, every such SuperSlab). Returns the bytes
+ * given back. Slabs are decommitted under pool_lock: a slab being
+ * decommitted cannot be handed out at the same time. */
 size_t _hak_ss_purge(uint64_t now, bool all)
 {
-    size_t bytes = 0;
+    struct spare_purge sp = {.now = now, .all = all};
+    if (HAK_HEAP_LOCKED)
+        _hak_thread_each(spares_purge, &sp);
+    size_t bytes = sp.bytes;
     struct hak_superslab *doomed = NULL;
     abandon_take();
     bytes += sweep_abandoned_locked();
@@ -1298,6 +1408,11 @@ size_t _hak_ss_purge(uint64_t now, bool all)
 bool _hak_ss_dirty(void)
 {
     if (HAK_RELAXED_GET(abandoned_count) != 0)
+        return true;
+    size_t spares = 0;
+    if (HAK_HEAP_LOCKED)
+        _hak_thread_each(spares_count, &spares);
+    if (spares != 0)
         return true;
     pthread_mutex_lock(&pool_lock);
     bool dirty = ss_head[HAK_SS_WARM] != NULL;
@@ -1389,6 +1504,8 @@ HAK_EXPORT int hak_heap_check(void)
         for (unsigned i = 1; i < HAK_SLABS_PER_SS; i++) {
             const struct hak_slab *s = &ss->slabs[i];
             bool free_in_pool = (ss->free_mask >> i) & 1;
+            if (!free_in_pool && !s->in_use && s->list == HAK_SLAB_SPARE)
+                continue;       /* a thread's spare */
             if (free_in_pool == (bool)s->in_use) {
                 problems += heap_problem(s, "pool bitmap and slab state disagree");
                 continue;

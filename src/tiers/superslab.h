@@ -45,6 +45,11 @@
  *     at once, to the abandoned list (below), as the owner's exit would
  *     (a later push tries again). The owner's caches may still hold
  *     blocks of it; they go back as remote frees.
+ *   - In plans with cache tiers a slab its owner empties becomes one of
+ *     the owner's spares (up to spare_max): no owner, no capacity, as in
+ *     the pool, but on the thread's spare list under its heap lock, until
+ *     the thread takes it for a slab of any class or the purger (with a
+ *     trylock), a trim or the thread's exit moves it to the pool.
  *   - On thread exit each owned slab is drained; an empty one goes back to
  *     its SuperSlab, any other is abandoned (xowner = 0, put on the
  *     abandoned list of its class, under that list's lock) and later
@@ -78,6 +83,9 @@
 
 #define HAK_ID_NONE UINT64_MAX          /* id of threads that own nothing */
 #define HAK_SS_KEEP_EMPTY 1
+/* Empty slabs a thread keeps for its next slab (superslab.c, spares): one
+ * SuperSlab's worth, as many as a phase of a few classes empties. */
+#define HAK_SPARE_MAX HAK_SLABS_PER_SS
 
 HAK_INLINE struct hak_superslab *_hak_ss_of(const void *p)
 {
@@ -215,10 +223,13 @@ void _hak_ss_run_flush(struct hak_thread *t);
 /* Class cls of t is idle and its caches are flushed: its current slab
  * goes back to the pool if it is empty. */
 void _hak_ss_idle(struct hak_thread *t, unsigned cls);
-/* Thread exit: drain, release empty slabs, abandon the rest. */
+/* The spares a new thread may keep. */
+uint32_t _hak_ss_spare_max(void);
+/* Thread exit: drain, release empty slabs and spares, abandon the rest. */
 void _hak_ss_thread_exit(struct hak_thread *t);
-/* Drain every owned slab and release those that are empty; also sweeps
- * abandoned slabs that have become empty. Returns bytes given back. */
+/* Drain every owned slab and release those that are empty, and the
+ * spares; also sweeps abandoned slabs that have become empty. Returns
+ * bytes given back. */
 size_t _hak_ss_trim(struct hak_thread *t);
 /* SuperSlabs mapped, their bytes, and blocks returned by threads without
  * state of their own (counted here instead of in a thread's counters). */

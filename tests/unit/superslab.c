@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "hakmem.h"
 #include "internal.h"
@@ -700,6 +702,179 @@ START_TEST(watched_superslab_stays_mapped)
 }
 END_TEST
 
+/* ---- a slab its thread empties is that thread's next slab ---- */
+
+/* Spares are under their thread's heap lock, which the purger takes too:
+ * these cases take and give blocks through the calls that hold it, as
+ * the cache tiers do. */
+static void *take(struct hak_thread *t, unsigned cls)
+{
+    void *b = NULL;
+    ck_assert_uint_eq(_hak_ss_pop_batch(t, cls, &b, 1), 1);
+    return b;
+}
+
+static void give(struct hak_thread *t, void *b) { _hak_ss_push_batch(t, &b, 1); }
+
+static size_t slab_resident_pages(const struct hak_slab *s)
+{
+    unsigned char vec[HAK_SLAB_SIZE / HAK_PAGE_SIZE];
+    ck_assert_int_eq(mincore(_hak_slab_start(s), HAK_SLAB_SIZE, vec), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof vec; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+/* Takes blocks of cls (two per slab) until slab n of them is full, and
+ * gives back those of the first n - 1 slabs (the last, current, stays):
+ * each of those empties, and becomes a spare or goes to the pool. */
+static void **empty_slabs(struct hak_thread *t, unsigned cls, size_t n, struct hak_slab **first)
+{
+    ck_assert_uint_eq(HAK_SLAB_SIZE / hak_class_size(cls), 2);
+    void **b = calloc(2 * n, sizeof *b);
+    for (size_t i = 0; i < 2 * n; i++) {
+        b[i] = take(t, cls);
+        hak_track_mem_undefined(b[i], hak_class_size(cls));
+        memset(b[i], 1, hak_class_size(cls));
+    }
+    *first = _hak_slab_of(b[0]);
+    ck_assert_ptr_eq(_hak_slab_of(b[1]), *first);
+    ck_assert_uint_gt(slab_resident_pages(*first), 0);
+    ck_assert_ptr_eq(t->ss[cls].cur, _hak_slab_of(b[2 * n - 1]));
+    for (size_t i = 0; i < 2 * (n - 1); i++)
+        give(t, b[i]);
+    return b;
+}
+
+static void *spare_reuse(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    unsigned a = hak_size_class(24576), b = hak_size_class(20480);
+    ck_assert_uint_eq(t->spare_max, HAK_SPARE_MAX);
+    struct hak_slab *s;
+    void **x = empty_slabs(t, a, 2, &s);
+    ck_assert_uint_eq(t->nspare, 1);
+    ck_assert_ptr_eq(t->spare, s);
+    ck_assert_int_eq(s->list, HAK_SLAB_SPARE);
+    ck_assert(!s->in_use);
+    ck_assert_int_eq(hak_heap_check(), 0);
+    /* Free as a pool slab is: a free into it fails the block check. */
+    ck_assert_uint_eq(s->capacity, 0);
+    void *y = take(t, b);
+    ck_assert_ptr_eq(_hak_slab_of(y), s);
+    ck_assert_uint_eq(s->cls, b);
+    ck_assert_uint_eq(t->nspare, 0);
+    give(t, y);
+    give(t, x[2]);
+    give(t, x[3]);
+    free(x);
+    return NULL;
+}
+
+/* The first spare starts the purger, whose pthread_create allocates: a
+ * slab it needs would be that spare. Started here, it needs none then.
+ * The purger reads the decay, so it is set before and not restored (each
+ * case runs in a process of its own, or sets the decay it needs). */
+static void purger_start(uint32_t decay_ms)
+{
+    _hak_opt.decay_ms = decay_ms;
+    _hak_decay_kick();
+}
+
+/* A decay no case outlasts: the purger leaves the spares alone. */
+#define LONG_DECAY_MS 600000
+
+START_TEST(emptied_slab_serves_next_class)
+{
+    purger_start(LONG_DECAY_MS);
+    run(spare_reuse, NULL);
+}
+END_TEST
+
+/* A thread keeps at most HAK_SPARE_MAX spares (none with no decay, which
+ * gives a slab's pages back as soon as it is free, and none in a plan
+ * without cache tiers, which has no heap lock to keep them under); the
+ * rest go to the pool. */
+static void *spare_fill(void *arg)
+{
+    struct hak_thread *t = me();
+    size_t n = HAK_SPARE_MAX + 4, want = *(size_t *)arg;
+    struct hak_slab *s;
+    void **x = empty_slabs(t, hak_size_class(24576), n, &s);
+    ck_assert_uint_eq(t->nspare, want);
+    size_t listed = 0;
+    for (struct hak_slab *p = t->spare; p != NULL; p = p->next)
+        listed++;
+    ck_assert_uint_eq(listed, want);
+    ck_assert_int_eq(hak_heap_check(), 0);
+    give(t, x[2 * n - 2]);
+    give(t, x[2 * n - 1]);
+    free(x);
+    return NULL;
+}
+
+START_TEST(spares_are_bounded)
+{
+    purger_start(_i == 0 ? 0 : LONG_DECAY_MS);
+    size_t want = _i == 0 || !HAK_HEAP_LOCKED ? 0 : HAK_SPARE_MAX;
+    run(spare_fill, &want);
+}
+END_TEST
+
+/* A spare of a live thread that allocates no more goes back to the pool
+ * after the decay, and its pages to the OS, with no call from it. */
+struct spare_case {
+    struct hak_thread *t;
+    struct hak_slab *s;
+    pthread_barrier_t made, checked;
+};
+
+static void *spare_keeper(void *arg)
+{
+    struct spare_case *sc = arg;
+    sc->t = me();
+    void **x = empty_slabs(sc->t, hak_size_class(24576), 2, &sc->s);
+    pthread_barrier_wait(&sc->made);
+    pthread_barrier_wait(&sc->checked);
+    /* The purger moved it under the heap lock (check allocates as it
+     * asserts: not under the lock). */
+    _hak_heap_lock(sc->t);
+    struct hak_slab *spare = sc->t->spare;
+    int list = sc->s->list;
+    _hak_heap_unlock(sc->t);
+    ck_assert_ptr_null(spare);
+    ck_assert_int_eq(list, HAK_SLAB_NONE);
+    give(sc->t, x[2]);
+    give(sc->t, x[3]);
+    free(x);
+    return NULL;
+}
+
+START_TEST(spare_given_back_after_decay)
+{
+    purger_start(100);
+    struct spare_case sc = {0};
+    pthread_barrier_init(&sc.made, NULL, 2);
+    pthread_barrier_init(&sc.checked, NULL, 2);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, spare_keeper, &sc), 0);
+    pthread_barrier_wait(&sc.made);
+    /* 50 decays: the purger wakes every half decay. */
+    size_t spares = 1, pages = 1;
+    for (int i = 0; i < 500 && (spares != 0 || pages != 0); i++) {
+        usleep(10000);
+        spares = HAK_RELAXED_GET(sc.t->nspare);
+        pages = slab_resident_pages(sc.s);
+    }
+    ck_assert_uint_eq(spares, 0);
+    ck_assert_uint_eq(pages, 0);
+    pthread_barrier_wait(&sc.checked);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("superslab");
@@ -717,6 +892,11 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, watched_superslab_stays_mapped, 0, 2);
     tcase_add_test(tc, freed_slabs_reused_before_cold_ones);
     tcase_add_test(tc, given_back_blocks_reused_before_fresh_ones);
+    tcase_add_loop_test(tc, spares_are_bounded, 0, 2);
+    if (HAK_HEAP_LOCKED) {
+        tcase_add_test(tc, emptied_slab_serves_next_class);
+        tcase_add_test(tc, spare_given_back_after_decay);
+    }
     suite_add_tcase(s, tc);
     return s;
 }
