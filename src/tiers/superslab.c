@@ -113,10 +113,13 @@ static void warm_update(struct hak_superslab *ss, bool freed)
         ss_list_front(HAK_SS_WARM, ss);
 }
 
-/* Called with pool_lock held. */
+/* Called with pool_lock held: off every list it may be on, the warm one
+ * too (emptied with no decay, it may still hold slabs left dirty while
+ * there was one, if the decay was changed since: the tests do). */
 static void ss_destroy_locked(struct hak_superslab *ss)
 {
-    ss_list_remove(HAK_SS_ALL, ss);
+    for (enum hak_ss_list l = 0; l < HAK_SS_LISTS; l++)
+        ss_list_remove(l, ss);
 }
 
 /* No pusher may still look at a descriptor of ss (remote_push): a push
@@ -183,6 +186,7 @@ static struct hak_slab *ss_create(void)
 
 static void sweep_abandoned(void);
 
+/* A free slab from the pool, or NULL: the caller may map more. */
 static struct hak_slab *pool_acquire(void)
 {
     pthread_mutex_lock(&pool_lock);
@@ -195,9 +199,7 @@ static struct hak_slab *pool_acquire(void)
     pthread_mutex_lock(&pool_lock);
     s = pool_take_locked();
     pthread_mutex_unlock(&pool_lock);
-    if (s != NULL)
-        return s;
-    return ss_create();
+    return s;
 }
 
 /* s has been free since freed_ms. Returns the bytes given back to the
@@ -230,7 +232,6 @@ static size_t pool_release_since(struct hak_slab *s, uint64_t freed_ms)
     if (ss->free_mask == SS_ALL_FREE) {
         /* Wholly free: unmapped by the decay, or now if there is none. */
         if (_hak_opt.decay_ms == 0 && pool_empty >= HAK_SS_KEEP_EMPTY && ss_unwatched(ss)) {
-            ss_list_remove(HAK_SS_POOL, ss);
             ss_destroy_locked(ss);
             pthread_mutex_unlock(&pool_lock);
             ss_destroy(ss);
@@ -247,6 +248,25 @@ static size_t pool_release_since(struct hak_slab *s, uint64_t freed_ms)
 static size_t pool_release(struct hak_slab *s)
 {
     return pool_release_since(s, _hak_opt.decay_ms != 0 ? _hak_now_ms() : 0);
+}
+
+/* ------------------------------------------------------------ heap lock */
+
+void _hak_heap_lock(struct hak_thread *t)
+{
+    if (!HAK_HEAP_LOCKED)
+        return;
+    _hak_decay_hold();
+    pthread_mutex_lock(&t->heap_lock);
+}
+
+static bool heap_trylock(struct hak_thread *t)
+{
+    _hak_decay_hold();
+    if (pthread_mutex_trylock(&t->heap_lock) == 0)
+        return true;
+    _hak_decay_release();
+    return false;
 }
 
 /* ----------------------------------------------------------------- spares */
@@ -312,6 +332,32 @@ static size_t spares_drop(struct hak_thread *t, bool all, uint64_t now)
         bytes += pool_release_since(s, s->freed_ms);
     }
     return bytes;
+}
+
+/* Another thread's spare, for one about to map a new SuperSlab: a spare
+ * is its thread's only while the pool serves the others. Under reg_lock,
+ * so only a trylock (the caller's own lock fails it: it takes its own
+ * spares without one). */
+static void spare_steal(struct hak_thread *o, void *arg)
+{
+    struct hak_slab **got = arg;
+    if (*got != NULL || HAK_RELAXED_GET(o->nspare) == 0 || !heap_trylock(o))
+        return;
+    *got = spare_take(o);
+    _hak_heap_unlock(o);
+}
+
+/* A free slab for t: its own spare, the pool's, another thread's spare,
+ * or a new SuperSlab's. A state that keeps no spares (the orphan heap,
+ * whose lock comes after reg_lock) looks at no other thread's. */
+static struct hak_slab *slab_acquire(struct hak_thread *t)
+{
+    struct hak_slab *s = spare_take(t);
+    if (s != NULL || (s = pool_acquire()) != NULL)
+        return s;
+    if (t->spare_max != 0)
+        _hak_thread_each(spare_steal, &s);
+    return s != NULL ? s : ss_create();
 }
 
 uint32_t _hak_ss_spare_max(void)
@@ -524,25 +570,6 @@ static bool abandoned_reap(struct hak_thread *t, struct hak_slab *s, void *head,
     }
     abandon_drop();
     return mine;
-}
-
-/* ------------------------------------------------------------ heap lock */
-
-void _hak_heap_lock(struct hak_thread *t)
-{
-    if (!HAK_HEAP_LOCKED)
-        return;
-    _hak_decay_hold();
-    pthread_mutex_lock(&t->heap_lock);
-}
-
-static bool heap_trylock(struct hak_thread *t)
-{
-    _hak_decay_hold();
-    if (pthread_mutex_trylock(&t->heap_lock) == 0)
-        return true;
-    _hak_decay_release();
-    return false;
 }
 
 /* The same for a full slab of a live owner o, whose heap lock the pusher
@@ -770,9 +797,7 @@ static void *pop_slow(struct hak_thread *t, unsigned cls)
         }
         if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full_noted(t, cls)) == NULL &&
             (s = adopt(t, cls)) == NULL) {
-            if ((s = spare_take(t)) == NULL)
-                s = pool_acquire();
-            if (s == NULL)
+            if ((s = slab_acquire(t)) == NULL)
                 return NULL;
             slab_format(s, cls, t);
             HAK_RELAXED_ADD(t->ctr.slabs_acquired, 1);
@@ -1386,7 +1411,6 @@ size_t _hak_ss_purge(uint64_t now, bool all)
         /* Wholly free with every slab past its decay (or never used). */
         if (ss->free_mask == SS_ALL_FREE && ss->dirty_mask == 0 &&
             (all || pool_empty > HAK_SS_KEEP_EMPTY) && ss_unwatched(ss)) {
-            ss_list_remove(HAK_SS_POOL, ss);
             pool_empty--;
             ss_destroy_locked(ss);
             /* Off every list now: its pool link threads the doomed. */

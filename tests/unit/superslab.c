@@ -681,10 +681,10 @@ static void *fill_watched(void *arg)
     return NULL;
 }
 
-/* _i = 0: no decay, SuperSlabs unmapped as they empty; 1: the decay's. */
+/* _i = 0: no decay, SuperSlabs unmapped as they empty; 1: the decay's
+ * (which the purger the first free slab starts reads: not restored). */
 START_TEST(watched_superslab_stays_mapped)
 {
-    uint32_t saved = _hak_opt.decay_ms;
     _hak_opt.decay_ms = _i == 0 ? 0 : HAK_DEFAULT_DECAY_MS;
     void *first[SS_FILL];
     run(fill_watched, first);
@@ -698,7 +698,6 @@ START_TEST(watched_superslab_stays_mapped)
     for (int k = 0; k < SS_FILL; k++)
         unmapped += _hak_map_lookup(first[k]) == 0;
     ck_assert_int_ge(unmapped, 1);
-    _hak_opt.decay_ms = saved;
 }
 END_TEST
 
@@ -823,6 +822,71 @@ START_TEST(spares_are_bounded)
 }
 END_TEST
 
+/* A thread about to map a new SuperSlab takes another thread's spares
+ * first: spares do not raise the peak while the pool is dry. */
+struct steal_case {
+    struct hak_thread *keeper;
+    pthread_barrier_t made, taken;
+};
+
+static void *steal_keeper(void *arg)
+{
+    struct steal_case *sc = arg;
+    sc->keeper = me();
+    struct hak_slab *s;
+    void **x = empty_slabs(sc->keeper, hak_size_class(24576), 5, &s);
+    ck_assert_uint_eq(sc->keeper->nspare, 4);
+    pthread_barrier_wait(&sc->made);
+    pthread_barrier_wait(&sc->taken);
+    give(sc->keeper, x[8]);
+    give(sc->keeper, x[9]);
+    free(x);
+    return NULL;
+}
+
+static void *steal_taker(void *arg)
+{
+    struct steal_case *sc = arg;
+    struct hak_thread *t = me();
+    unsigned cls = hak_size_class(20480);       /* 3 blocks per slab */
+    size_t cap = 3 * 64 * HAK_SLABS_PER_SS, n = 0, mapped0, mapped, spares = 0;
+    uint64_t stateless;
+    void **b = calloc(cap, sizeof *b);
+    _hak_ss_stats(&mapped0, &(size_t){0}, &stateless);
+    /* Until every spare is taken or a SuperSlab is mapped: the pool, a
+     * few SuperSlabs at most here, runs dry on the way. */
+    for (mapped = mapped0; n < cap; n++) {
+        spares = HAK_RELAXED_GET(sc->keeper->nspare);
+        if (spares == 0)
+            break;
+        b[n] = take(t, cls);
+        _hak_ss_stats(&mapped, &(size_t){0}, &stateless);
+        if (mapped != mapped0)
+            break;
+    }
+    ck_assert_uint_eq(mapped, mapped0);
+    ck_assert_uint_eq(spares, 0);
+    for (size_t i = 0; i < n; i++)
+        give(t, b[i]);
+    free(b);
+    return NULL;
+}
+
+START_TEST(spares_taken_before_mapping)
+{
+    purger_start(LONG_DECAY_MS);
+    struct steal_case sc;
+    pthread_barrier_init(&sc.made, NULL, 2);
+    pthread_barrier_init(&sc.taken, NULL, 2);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, steal_keeper, &sc), 0);
+    pthread_barrier_wait(&sc.made);
+    run(steal_taker, &sc);
+    pthread_barrier_wait(&sc.taken);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+}
+END_TEST
+
 /* A spare of a live thread that allocates no more goes back to the pool
  * after the decay, and its pages to the OS, with no call from it. */
 struct spare_case {
@@ -895,6 +959,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, spares_are_bounded, 0, 2);
     if (HAK_HEAP_LOCKED) {
         tcase_add_test(tc, emptied_slab_serves_next_class);
+        tcase_add_test(tc, spares_taken_before_mapping);
         tcase_add_test(tc, spare_given_back_after_decay);
     }
     suite_add_tcase(s, tc);
