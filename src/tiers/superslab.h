@@ -220,8 +220,8 @@ size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **he
 void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
 /* Puts t's remote run on its slab's queue. */
 void _hak_ss_run_flush(struct hak_thread *t);
-/* Class cls of t is idle and its caches are flushed: its current slab
- * goes back to the pool if it is empty. */
+/* Class cls of t is idle and its caches are flushed: its current slab,
+ * if empty, becomes a spare or goes back to the pool. */
 void _hak_ss_idle(struct hak_thread *t, unsigned cls);
 /* The spares a new thread may keep. */
 uint32_t _hak_ss_spare_max(void);
