@@ -174,6 +174,9 @@ void _hak_thread_sum(struct hak_ss_counters *ctr, uint64_t *cached, size_t *nthr
  * only trylock their heap locks (a thread holds its own while it waits
  * for the registry lock). */
 void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg);
+/* The same if the registry lock is free at once (false if it was not):
+ * for callers that may hold locks it comes after (the orphan heap's). */
+bool _hak_thread_each_try(void (*fn)(struct hak_thread *t, void *arg), void *arg);
 void _hak_thread_fork_prepare(void);
 void _hak_thread_fork_parent(void);
 void _hak_thread_fork_child(void);

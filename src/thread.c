@@ -195,12 +195,33 @@ void _hak_thread_tier_stats(unsigned level, unsigned cls, struct hak_tier_stats 
     pthread_mutex_unlock(&reg_lock);
 }
 
-void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+static void each_locked(void (*fn)(struct hak_thread *t, void *arg), void *arg)
 {
-    pthread_mutex_lock(&reg_lock);
     for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next)
         fn(t, arg);
+}
+
+/* Both hold the decay's start: fn may give a slab back, and a purger
+ * started under reg_lock would allocate (pthread_create) with it held. */
+void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+{
+    _hak_decay_hold();
+    pthread_mutex_lock(&reg_lock);
+    each_locked(fn, arg);
     pthread_mutex_unlock(&reg_lock);
+    _hak_decay_release();
+}
+
+bool _hak_thread_each_try(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+{
+    _hak_decay_hold();
+    bool got = pthread_mutex_trylock(&reg_lock) == 0;
+    if (got) {
+        each_locked(fn, arg);
+        pthread_mutex_unlock(&reg_lock);
+    }
+    _hak_decay_release();
+    return got;
 }
 
 size_t _hak_thread_trim(void)
@@ -249,10 +270,25 @@ void _hak_thread_fork_parent(void) { fork_release(); }
  * (one it found through a stale owner, so it was changing nothing); in
  * the child no thread will release it, and the next thread_start would
  * wait on it forever. The live states' locks stay as they are: their
- * lists may be half changed, and no thread of the child uses them. */
+ * lists may be half changed, and no thread of the child uses them (the
+ * purger may still take a free one, to move its spares). */
 void _hak_thread_fork_child(void)
 {
     for (struct hak_thread *t = recycled; t != NULL; t = t->reg_next)
         pthread_mutex_init(&t->heap_lock, NULL);
+    /* A live state whose lock was held at the fork stays locked here for
+     * good: its spares, which no purge could reach (and which would keep
+     * the purger waking), are forgotten, as its other slabs are. */
+    struct hak_thread *self = fork_self();
+    for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next) {
+        if (t == self)
+            continue;
+        if (pthread_mutex_trylock(&t->heap_lock) == 0) {
+            pthread_mutex_unlock(&t->heap_lock);
+        } else {
+            t->spare = NULL;
+            t->nspare = 0;
+        }
+    }
     fork_release();
 }

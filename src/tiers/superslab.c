@@ -207,13 +207,16 @@ static struct hak_slab *pool_acquire(void)
 static size_t pool_release_since(struct hak_slab *s, uint64_t freed_ms)
 {
     struct hak_superslab *ss = _hak_ss_of(s);
+    bool kick = false;
+    pthread_mutex_lock(&pool_lock);
+    /* Under the lock with the bitmap: the heap check, which holds it,
+     * sees the slab free in both or in neither (a spare the purger moves
+     * is the purger's, not its thread's, to change). */
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
     atomic_store_explicit(&s->xowner_t, NULL, memory_order_relaxed);
     s->list = HAK_SLAB_NONE;
     s->in_use = 0;
     s->capacity = 0;            /* every free into it now fails the block check */
-    bool kick = false;
-    pthread_mutex_lock(&pool_lock);
     ss->free_mask |= 1u << s->index;
     /* A freed slab stays resident for the decay, however many others do:
      * the next slab handed out is a resident one, so what waits never
@@ -292,9 +295,9 @@ static void slab_retire(struct hak_thread *t, struct hak_slab *s)
     }
     atomic_store_explicit(&s->xowner, 0, memory_order_relaxed);
     atomic_store_explicit(&s->xowner_t, NULL, memory_order_relaxed);
+    s->list = HAK_SLAB_SPARE;
     s->in_use = 0;
     s->capacity = 0;
-    s->list = HAK_SLAB_SPARE;
     s->freed_ms = _hak_now_ms();
     s->next = t->spare;
     t->spare = s;
@@ -321,13 +324,13 @@ static size_t spares_drop(struct hak_thread *t, bool all, uint64_t now)
 {
     size_t bytes = 0;
     for (struct hak_slab **p = &t->spare, *s; (s = *p) != NULL;) {
-        if (!all && now - s->freed_ms < _hak_opt.decay_ms) {
+        /* Signed: a spare retired after the caller read the clock. */
+        if (!all && (int64_t)(now - s->freed_ms) < (int64_t)_hak_opt.decay_ms) {
             p = &s->next;
             continue;
         }
         *p = s->next;
         s->next = NULL;
-        s->list = HAK_SLAB_NONE;
         HAK_RELAXED_SET(t->nspare, t->nspare - 1);
         bytes += pool_release_since(s, s->freed_ms);
     }
@@ -1387,9 +1390,12 @@ static void spares_count(struct hak_thread *t, void *arg)
  * decommitted cannot be handed out at the same time. */
 size_t _hak_ss_purge(uint64_t now, bool all)
 {
+    /* A trylock: a purge may run under the orphan heap's locks (a failed
+     * reservation's retry), which come after reg_lock. Spares it cannot
+     * reach now wait for the next one. */
     struct spare_purge sp = {.now = now, .all = all};
     if (HAK_HEAP_LOCKED)
-        _hak_thread_each(spares_purge, &sp);
+        _hak_thread_each_try(spares_purge, &sp);
     size_t bytes = sp.bytes;
     struct hak_superslab *doomed = NULL;
     abandon_take();
@@ -1434,9 +1440,7 @@ bool _hak_ss_dirty(void)
     if (HAK_RELAXED_GET(abandoned_count) != 0)
         return true;
     size_t spares = 0;
-    if (HAK_HEAP_LOCKED)
-        _hak_thread_each(spares_count, &spares);
-    if (spares != 0)
+    if (HAK_HEAP_LOCKED && (!_hak_thread_each_try(spares_count, &spares) || spares != 0))
         return true;
     pthread_mutex_lock(&pool_lock);
     bool dirty = ss_head[HAK_SS_WARM] != NULL;

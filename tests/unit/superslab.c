@@ -15,6 +15,7 @@
 #include "hakmem.h"
 #include "internal.h"
 #include "tier.h"
+#include "ss_locked.h"
 
 static struct hak_thread *me(void)
 {
@@ -62,7 +63,7 @@ static void *carve_all(void *arg)
     unsigned cls = *(unsigned *)arg;
     struct hak_thread *t = me();
     size_t bs = hak_class_size(cls);
-    void *b0 = _hak_ss_pop(t, cls);
+    void *b0 = ss_pop(t, cls);
     ck_assert_ptr_nonnull(b0);
     struct hak_slab *s = _hak_slab_of(b0);
     uint32_t cap = s->capacity;
@@ -75,7 +76,7 @@ static void *carve_all(void *arg)
     blocks[0] = b0;
     seen[((uintptr_t)b0 - (uintptr_t)_hak_slab_start(s)) / bs] = true;
     for (uint32_t i = 1; i < cap; i++) {
-        blocks[i] = _hak_ss_pop(t, cls);
+        blocks[i] = ss_pop(t, cls);
         ck_assert_ptr_eq(_hak_slab_of(blocks[i]), s);
         size_t off = (uintptr_t)blocks[i] - (uintptr_t)_hak_slab_start(s);
         ck_assert_uint_eq(off % bs, 0);
@@ -88,7 +89,7 @@ static void *carve_all(void *arg)
     ck_assert_ptr_null(s->free);
     ck_assert_ptr_eq(s->bump, _hak_slab_end(s));
     for (uint32_t i = 0; i < cap; i++)
-        _hak_ss_push(t, blocks[i]);
+        ss_push(t, blocks[i]);
     ck_assert_uint_eq(s->used, 0);
     ck_assert_uint_eq(list_len(s->free), cap);
     free(blocks);
@@ -117,7 +118,7 @@ static void *remote_owner(void *arg)
     struct hak_thread *t = me();
     struct hak_slab *s = NULL;
     for (int i = 0; i < 4; i++) {
-        rc->blocks[i] = _hak_ss_pop(t, rc->cls);
+        rc->blocks[i] = ss_pop(t, rc->cls);
         s = _hak_slab_of(rc->blocks[i]);
     }
     ck_assert_uint_eq(s->capacity, 4);         /* 16 KiB blocks */
@@ -131,12 +132,12 @@ static void *remote_owner(void *arg)
     ck_assert(!list_has(s->free, rc->victim));
     ck_assert_uint_eq(s->used, 4);
     /* The slab is empty locally: the pop drains and returns the victim. */
-    void *b = _hak_ss_pop(t, rc->cls);
+    void *b = ss_pop(t, rc->cls);
     ck_assert_ptr_eq(b, rc->victim);
     ck_assert_uint_eq(atomic_load(&s->xremote), 0);
     ck_assert_uint_eq(s->used, 4);
     for (int i = 0; i < 4; i++)
-        _hak_ss_push(t, rc->blocks[i]);
+        ss_push(t, rc->blocks[i]);
     pthread_barrier_wait(&rc->checked);
     return NULL;
 }
@@ -146,7 +147,7 @@ static void *remote_freer(void *arg)
     struct remote_case *rc = arg;
     struct hak_thread *t = me();
     pthread_barrier_wait(&rc->go);
-    _hak_ss_push(t, rc->victim);
+    ss_push(t, rc->victim);
     /* Staged in the freer's remote run, then queued with one push. (Under
      * valgrind a remote free is queued at once: track.h.) */
     if (!HAK_TRACK_ON) {
@@ -219,7 +220,7 @@ static void *adopt_leaver(void *arg)
     struct adopt_case *ac = arg;
     struct hak_thread *t = me();
     for (int i = 0; i < 4; i++)
-        ac->blocks[i] = _hak_ss_pop(t, ac->cls);
+        ac->blocks[i] = ss_pop(t, ac->cls);
     return NULL;                                /* exits holding all four */
 }
 
@@ -228,12 +229,12 @@ static void *adopt_taker(void *arg)
     struct adopt_case *ac = arg;
     struct hak_thread *t = me();
     ac->adopter_id = t->id;
-    _hak_ss_push(t, ac->blocks[2]);             /* remote: not the owner yet */
-    ac->fresh = _hak_ss_pop(t, ac->cls);
+    ss_push(t, ac->blocks[2]);             /* remote: not the owner yet */
+    ac->fresh = ss_pop(t, ac->cls);
     for (int i = 0; i < 4; i++)
         if (i != 2)
-            _hak_ss_push(t, ac->blocks[i]);
-    _hak_ss_push(t, ac->fresh);
+            ss_push(t, ac->blocks[i]);
+    ss_push(t, ac->fresh);
     return NULL;
 }
 
@@ -260,7 +261,7 @@ static void *reap_leaver(void *arg)
     struct adopt_case *ac = arg;
     struct hak_thread *t = me();
     for (int i = 0; i < 4; i++)
-        ac->blocks[i] = _hak_ss_pop(t, ac->cls);
+        ac->blocks[i] = ss_pop(t, ac->cls);
     return NULL;
 }
 
@@ -272,10 +273,10 @@ START_TEST(abandoned_slab_released_by_last_free)
     struct hak_thread *t = me();
     ck_assert_uint_eq(atomic_load(&s->xowner), 0);
     for (int i = 0; i < 3; i++)
-        _hak_ss_push(t, ac.blocks[i]);
+        ss_push(t, ac.blocks[i]);
     _hak_ss_run_flush(t);
     ck_assert(s->in_use);                       /* one block still out */
-    _hak_ss_push(t, ac.blocks[3]);
+    ss_push(t, ac.blocks[3]);
     _hak_ss_run_flush(t);
     /* Back in the pool at once, not at the next sweep. */
     ck_assert(!s->in_use);
@@ -368,7 +369,7 @@ static void *half_adopter(void *arg)
 {
     struct full_case *fc = arg;
     struct hak_thread *t = me();
-    void *b = _hak_ss_pop(t, fc->cls);
+    void *b = ss_pop(t, fc->cls);
     /* One of the blocks freed, from the slab it took over. */
     ck_assert_ptr_eq(_hak_slab_of(b), _hak_slab_of(fc->blocks[0]));
     ck_assert_uint_eq(atomic_load(&_hak_slab_of(b)->xowner), t->id);
@@ -443,13 +444,13 @@ static void *note_owner(void *arg)
 {
     struct note_case *nc = arg;
     struct hak_thread *t = me();
-    void *first = _hak_ss_pop(t, nc->cls);
+    void *first = ss_pop(t, nc->cls);
     uint32_t cap = _hak_slab_of(first)->capacity;
     size_t n = (size_t)NOTE_SLABS * cap;
     void **b = calloc(n, sizeof *b);
     b[0] = first;
     for (size_t i = 1; i < n; i++)
-        b[i] = _hak_ss_pop(t, nc->cls);
+        b[i] = ss_pop(t, nc->cls);
     /* Nine slabs are on the full list, one is current. The short scan
      * that runs when the current one is spent looks at the first eight of
      * the list: the remote free goes to the last. */
@@ -466,12 +467,12 @@ static void *note_owner(void *arg)
         ck_assert(atomic_load(&t->xfull_remote) & bit);
     /* The current slab is spent: the next block is the one freed remotely,
      * not one of a new slab. */
-    void *next = _hak_ss_pop(t, nc->cls);
+    void *next = ss_pop(t, nc->cls);
     ck_assert_ptr_eq(next, nc->freed);
     if (HAK_HEAP_LOCKED)
         ck_assert(!(atomic_load(&t->xfull_remote) & bit));
     for (size_t i = 0; i < n; i++)
-        _hak_ss_push(t, b[i]);
+        ss_push(t, b[i]);
     free(b);
     return NULL;
 }
@@ -500,13 +501,13 @@ static void *fill_superslabs(void *arg)
     size_t n = SS_FILL * 2 * (HAK_SLABS_PER_SS - 1);
     void **b = calloc(n, sizeof *b);
     for (size_t i = 0; i < n; i++) {
-        b[i] = _hak_ss_pop(t, cls);
+        b[i] = ss_pop(t, cls);
         ck_assert_uint_eq(_hak_map_lookup(b[i]) & HAK_CHUNK_KIND_MASK, HAK_CHUNK_SS);
     }
     for (int k = 0; k < SS_FILL; k++)
         first[k] = b[k * 2 * (HAK_SLABS_PER_SS - 1) + 1];
     for (size_t i = 0; i < n; i++)
-        _hak_ss_push(t, b[i]);
+        ss_push(t, b[i]);
     free(b);
     return NULL;                                /* exit gives back the last slab */
 }
@@ -543,7 +544,7 @@ static void *churn(void *arg)
     for (int round = 0; round < 10; round++) {
         unsigned cls = HAK_NCLASSES - 1 - (round & 1);
         for (size_t i = 0; i < n; i++) {
-            b[i] = _hak_ss_pop(t, cls);
+            b[i] = ss_pop(t, cls);
             ck_assert_ptr_nonnull(b[i]);
             ck_assert_uint_eq(_hak_slab_of(b[i])->capacity, 2);
             /* Handed out past the API, which tells memcheck. */
@@ -554,7 +555,7 @@ static void *churn(void *arg)
         first = round == 0 ? r : first;
         peak = r > peak ? r : peak;
         for (size_t i = 0; i < n; i++)
-            _hak_ss_push(t, b[i]);
+            ss_push(t, b[i]);
     }
     free(b);
     *grown = peak - first;
@@ -592,7 +593,7 @@ static void *reuse_freer(void *arg)
     for (int round = 0; round < 2; round++) {
         pthread_barrier_wait(&rc->taken);
         for (int i = 0; i < REUSE_N; i++)
-            _hak_ss_push(t, rc->blocks[i]);
+            ss_push(t, rc->blocks[i]);
         _hak_ss_run_flush(t);
         pthread_barrier_wait(&rc->freed);
     }
@@ -638,9 +639,9 @@ static void *reuse_owner(void *arg)
         ck_assert_mem_eq(again, rc->blocks, sizeof again);
     }
     for (int i = 0; i < REUSE_N; i++)
-        _hak_ss_push(t, rc->blocks[i]);
+        ss_push(t, rc->blocks[i]);
     for (size_t i = 0; i < nrest; i++)
-        _hak_ss_push(t, rest[i]);
+        ss_push(t, rest[i]);
     return NULL;
 }
 
@@ -670,13 +671,13 @@ static void *fill_watched(void *arg)
     size_t n = SS_FILL * 2 * (HAK_SLABS_PER_SS - 1);
     void **b = calloc(n, sizeof *b);
     for (size_t i = 0; i < n; i++)
-        b[i] = _hak_ss_pop(t, cls);
+        b[i] = ss_pop(t, cls);
     for (int k = 0; k < SS_FILL; k++) {
         first[k] = b[k * 2 * (HAK_SLABS_PER_SS - 1) + 1];
         atomic_store(&_hak_slab_of(first[k])->xpushers, 1);
     }
     for (size_t i = 0; i < n; i++)
-        _hak_ss_push(t, b[i]);
+        ss_push(t, b[i]);
     free(b);
     return NULL;
 }

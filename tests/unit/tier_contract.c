@@ -14,6 +14,7 @@
 #include "hakmem.h"
 #include "internal.h"
 #include "tier.h"
+#include "ss_locked.h"
 
 #define MAX_BLOCKS 200000
 
@@ -107,7 +108,7 @@ static uint64_t held(struct hak_thread *t, const struct hak_tier_ops *ops)
 
 static void *take(struct hak_thread *t, unsigned cls)
 {
-    void *b = _hak_ss_pop(t, cls);
+    void *b = ss_pop(t, cls);
     EXPECT((b) != NULL);
     return b;
 }
@@ -141,7 +142,7 @@ static void *push_until_refused(void *arg)
         }
         void *b = take(t, c->cls);
         if (!c->ops->push(t, c->cls, b)) {
-            _hak_ss_push(t, b);             /* refused: still ours */
+            ss_push(t, b);             /* refused: still ours */
             break;
         }
         in[n++] = b;
@@ -253,7 +254,7 @@ static void *flush_empties(void *arg)
         if (c->ops->push(t, c->cls, b))
             copy[pushed] = in[pushed] = b, pushed++;
         else
-            _hak_ss_push(t, b);
+            ss_push(t, b);
     }
     nsunk = 0;
     c->ops->flush(t, record_sink);
@@ -284,7 +285,7 @@ static void *knob_zero(void *arg)
     EXPECT((c->ops->pop(t, c->cls)) == NULL);
     EXPECT(c->ops->refill(t, c->cls) == 0);
     EXPECT(c->ops->spill(t, c->cls) == 0);
-    _hak_ss_push(t, b);
+    ss_push(t, b);
     /* The whole stack still serves and takes back blocks. */
     void *blocks[500];
     for (int i = 0; i < 500; i++) {
@@ -595,7 +596,7 @@ static void *superslab_chains(void *arg)
     EXPECT(!o->in_use);
     EXPECT(hak_heap_check() == 0);
     for (size_t i = 200; i < cap; i++)
-        _hak_ss_push(t, mine[i]);
+        ss_push(t, mine[i]);
     free(mine);
     return NULL;
 }
