@@ -46,6 +46,8 @@
 #define HAK_ALIGN 16                            /* alignof(max_align_t) */
 #define HAK_SMALL_MAX ((size_t)32768)
 #define HAK_NCLASSES 40
+/* Remote runs a thread builds at once, one per slab (a power of 2). */
+#define HAK_RUNS 16
 
 #define HAK_CACHE_LINE 64
 #define HAK_TRACE_RING 256              /* events kept per thread (debug) */
@@ -168,13 +170,16 @@ struct hak_thread {
 
     /* Warm: the SuperSlab tier. */
     uint64_t id;                /* owner id stamped on slabs; never reused */
-    /* Blocks this thread freed into one slab it does not own, linked
-     * head..tail, not yet on that slab's remote queue (superslab.c). */
+    /* Blocks this thread freed into slabs it does not own, linked
+     * head..tail per slab, not yet on their remote queues (superslab.c):
+     * HAK_RUNS runs, a slab's in the slot its address picks; run_mask has
+     * a bit per run that holds blocks. */
     struct hak_remote_run {
         struct hak_slab *slab;
         void *head, *tail;
         uint32_t n;
-    } run;
+    } run[HAK_RUNS];
+    uint32_t run_mask;
     struct hak_ss_class ss[HAK_NCLASSES];
     /* Empty slabs kept for the thread's next slab of any class, linked
      * through next, newest first; at most spare_max (0 for a state no

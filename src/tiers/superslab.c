@@ -887,30 +887,39 @@ static void count_remote(struct hak_thread *t, uint32_t n)
  * from a thread that frees a whole slab's worth in a row. */
 #define RUN_MAX 64
 
-/* The run leaves t before its push: a push that gives a slab back may
+/* A run leaves t before its push: a push that gives a slab back may
  * start the purger thread when it drops its lock, and pthread_create
- * allocates, reaching pop_slow, which flushes t's run: the same blocks
+ * allocates, reaching pop_slow, which flushes t's runs: the same blocks
  * would go back twice. */
-void _hak_ss_run_flush(struct hak_thread *t)
+static void run_flush_one(struct hak_thread *t, unsigned i)
 {
-    struct hak_remote_run r = t->run;
-    if (r.n == 0)
-        return;
-    t->run = (struct hak_remote_run){0};
+    struct hak_remote_run r = t->run[i];
+    t->run[i] = (struct hak_remote_run){0};
+    t->run_mask &= ~(1u << i);
     remote_push(t, r.slab, r.head, r.tail, r.n, false);
 }
 
-/* b of s, which t (an active thread) does not own, joins t's run. The
- * flush may re-enter the allocator (above), so the run is looked at again
- * after it. */
+void _hak_ss_run_flush(struct hak_thread *t)
+{
+    while (t->run_mask != 0)
+        run_flush_one(t, (unsigned)__builtin_ctz(t->run_mask));
+}
+
+/* b of s, which t (an active thread) does not own, joins s's run. Runs
+ * are kept per slab, several at once: a thread that frees blocks of
+ * several sizes in turn (of several slabs) still queues each slab's
+ * blocks with one push, not one per block. The flush may re-enter the
+ * allocator (above), so the run is looked at again after it. */
 static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
 {
-    struct hak_remote_run *r = &t->run;
+    unsigned i = (unsigned)((uintptr_t)b >> HAK_SLAB_SHIFT) & (HAK_RUNS - 1);
+    struct hak_remote_run *r = &t->run[i];
     while (r->n != 0 && (r->slab != s || r->n == RUN_MAX))
-        _hak_ss_run_flush(t);
+        run_flush_one(t, i);
     if (r->n == 0) {
         r->slab = s;
         r->tail = b;
+        t->run_mask |= 1u << i;
     } else {
         *(void **)b = r->head;
     }

@@ -35,10 +35,12 @@
  *     anywhere but its free list is never released.
  *   - A thread's free of a block of a slab it does not own never enters its
  *     caches (that would hand the block out again next to the owner's
- *     blocks: false sharing); it joins the thread's remote run, one run of
- *     one slab at a time, which goes on the slab's remote queue with one
- *     CAS when a block of another slab comes, when it is full, and at the
- *     thread's slow malloc, trim and exit.
+ *     blocks: false sharing); it joins the thread's remote run for its slab
+ *     (up to HAK_RUNS runs at once, a slab's in the slot its address
+ *     picks), which goes on the slab's remote queue with one CAS when a
+ *     block of another slab comes for that slot, when it is full, and at
+ *     the thread's slow malloc, trim and exit. A run holds at most one
+ *     slab's blocks, so the runs hold at most HAK_RUNS slabs' worth.
  *   - In plans with cache tiers, a remote push that brings the queue of a
  *     slab on its owner's full list to half its xused_hint moves it, if
  *     the pusher gets the owner's heap lock and the abandoned list's lock
@@ -218,7 +220,7 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
  * many; push_chain gives back the n blocks linked from head. */
 size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
 void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
-/* Puts t's remote run on its slab's queue. */
+/* Puts each of t's remote runs on its slab's queue. */
 void _hak_ss_run_flush(struct hak_thread *t);
 /* Class cls of t is idle and its caches are flushed: its current slab,
  * if empty, becomes a spare or goes back to the pool. */
