@@ -20,9 +20,12 @@
  *   push_chain takes a prefix (up to n) of the chain *head..tail, blocks
  *              linked through their first word (tail's link unused), and
  *              returns its length; *head is then the first block left.
+ *              tail may be NULL (not known): the chain then ends with a
+ *              NULL link, and a tier that needs the tail walks to it.
  *   pop_chain  (list tiers and the SuperSlab tier; NULL in the array
  *              tiers, fast and magazine) detaches up to n
- *              blocks as such a chain and returns how many.
+ *              blocks as such a chain and returns how many. The SuperSlab
+ *              tier's may leave the tail unknown (NULL), as above.
  *              The chain operations let a batch move between a tier and
  *              the slabs' free lists without being copied to an array and
  *              linked again. Not under valgrind: their links are plain.

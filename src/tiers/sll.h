@@ -108,7 +108,10 @@ static inline void *_hak_chain_nth(void *b, size_t n)
 }
 
 /* Takes as much of the chain *head..tail (n blocks) as there is room for:
- * all of it in one splice, or a prefix found by walking. */
+ * all of it in one splice, or a prefix found by walking. A chain whose
+ * tail is not known (NULL: it ends with a NULL link) is walked only if
+ * the list is not empty or it does not all fit: into an empty list it
+ * goes as it is. */
 static inline size_t _hak_sll_push_chain(struct hak_sll *l, void **head, void *tail, size_t n)
 {
     size_t room = l->cap - l->n;
@@ -121,8 +124,11 @@ static inline size_t _hak_sll_push_chain(struct hak_sll *l, void **head, void *t
         *head = *(void **)tail;
     } else {
         *head = NULL;
+        if (tail == NULL && l->head != NULL)
+            tail = _hak_chain_nth(first, n);
     }
-    *(void **)tail = l->head;
+    if (tail != NULL)
+        *(void **)tail = l->head;
     l->head = first;
     HAK_RELAXED_ADD(l->n, (uint32_t)n);
     return n;

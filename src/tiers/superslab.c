@@ -1038,15 +1038,43 @@ static size_t free_take_chain(struct hak_slab *s, size_t n, void **first, void *
     return k;
 }
 
+/* Blocks on s's free list: every block carved is out (used) or on it. */
+static uint32_t free_len(const struct hak_slab *s)
+{
+    uint32_t carved = (uint32_t)(s->bump - _hak_slab_start(s));
+    uint32_t x = carved * s->div_inv;   /* exact division: sizeclass.h */
+    return ((x >> s->div_shift) | (x << ((32 - s->div_shift) & 31))) - s->used;
+}
+
 /* Up to n blocks of s (t's, not tracked) as a chain, in slab_take's
- * order; uncarved blocks are linked as they go. */
+ * order; uncarved blocks are linked as they go. When rest is not NULL
+ * and s's whole free list fits, it is taken whole and unwalked, as *rest
+ * (NULL-terminated, after *head..*tail): its links are lines the threads
+ * that gave the blocks back wrote last, and a walk here would wait on
+ * each in turn, where the allocations that take them overlap the waits
+ * with the program's work. */
 static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n, void **head,
-                              void **tail)
+                              void **tail, void **rest)
 {
     void *first = NULL, *last = NULL;
-    size_t k = free_take_chain(s, n, &first, &last);
-    if (k < n && slab_drain(s) > 0)
-        k += free_take_chain(s, n - k, &first, &last);
+    size_t k = 0;
+    if (rest != NULL) {
+        if (s->free == NULL)
+            slab_drain(s);
+        HAK_DEBUG(_hak_debug_slab_check("malloc", s));
+        uint32_t len = free_len(s);
+        if (len != 0 && len <= n) {
+            *rest = s->free;
+            s->free = NULL;
+            s->used += len;
+            k = len;
+        }
+    }
+    if (k == 0) {
+        k = free_take_chain(s, n, &first, &last);
+        if (k < n && slab_drain(s) > 0)
+            k += free_take_chain(s, n - k, &first, &last);
+    }
     size_t listed = k;
     char *bump = s->bump, *end = _hak_slab_end(s);
     for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs) {
@@ -1067,12 +1095,12 @@ static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n
 size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
 {
     size_t k = 0;
-    void *first = NULL, *last = NULL;
+    void *first = NULL, *last = NULL, *rest = NULL;
     _hak_heap_lock(t);
     while (k < n) {
         struct hak_slab *s = t->ss[cls].cur;
-        void *h, *tl;
-        size_t got = s != NULL ? slab_take_chain(t, s, n - k, &h, &tl) : 0;
+        void *h = NULL, *tl = NULL;
+        size_t got = s != NULL ? slab_take_chain(t, s, n - k, &h, &tl, rest ? NULL : &rest) : 0;
         if (got == 0) {
             /* cur is spent: drain it, or move on to another slab. */
             h = tl = _hak_ss_pop_slow(t, cls);
@@ -1080,14 +1108,24 @@ size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **he
                 break;
             got = 1;
         }
-        if (last != NULL)
-            *(void **)last = h;
-        else
-            first = h;
-        last = tl;
+        if (h != NULL) {
+            if (last != NULL)
+                *(void **)last = h;
+            else
+                first = h;
+            last = tl;
+        }
         k += got;
     }
     _hak_heap_unlock(t);
+    /* An unwalked list goes last: only its end is NULL. */
+    if (rest != NULL) {
+        if (last != NULL)
+            *(void **)last = rest;
+        else
+            first = rest;
+        last = NULL;
+    }
     *head = first;
     *tail = last;
     return k;

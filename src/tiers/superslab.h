@@ -217,7 +217,9 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
 /* The chain counterparts (tier.h; plain links, never under valgrind):
  * pop_chain links up to n blocks from *head to *tail and returns how
- * many; push_chain gives back the n blocks linked from head. */
+ * many (*tail NULL: not known, the chain ends with a NULL link; a slab's
+ * free list taken whole is not walked); push_chain gives back the n
+ * blocks linked from head. */
 size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
 void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
 /* Puts each of t's remote runs on its slab's queue. */

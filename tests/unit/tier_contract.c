@@ -200,7 +200,8 @@ static void *chains_conserve(void *arg)
     void *copy[N], *rest[N], *out[N], *head, *tail;
     EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
     _hak_chain_to_array(&(void *){head}, N, copy, N);
-    EXPECT(copy[N - 1] == tail);
+    /* The tail, or NULL for a chain that ends with a NULL link. */
+    EXPECT(tail != NULL ? copy[N - 1] == tail : *(void **)copy[N - 1] == NULL);
     /* A prefix of the chain, up to the tier's room (it has some); head
      * is then the first block left, NULL if none is. */
     size_t k = c->ops->push_chain(t, c->cls, &head, tail, N);
@@ -225,6 +226,43 @@ static void *chains_conserve(void *arg)
         EXPECT(c->ops->pop_batch(t, c->cls, out, N) == got);
     }
     EXPECT(held(t, c->ops) == 0);
+    _hak_ss_push_batch(t, out, got);
+    if (k < N)
+        _hak_ss_push_chain(t, head, N - k);
+    return NULL;
+}
+
+/* ---- a chain whose tail is not known, into a tier that holds a block ---- */
+
+static void *chain_without_tail(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    if (HAK_TRACK_ON)                           /* the chain operations' links are plain */
+        return NULL;
+    drain_shared(t, c->ops);
+    enum { N = 8 };
+    void *one, *copy[N + 1], *out[N + 1], *head, *tail;
+    EXPECT(_hak_ss_pop_batch(t, c->cls, &one, 1) == 1);
+    EXPECT(c->ops->push_batch(t, c->cls, &one, 1) == 1);
+    EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
+    _hak_chain_to_array(&(void *){head}, N, copy, N);
+    *(void **)copy[N - 1] = NULL;
+    size_t k = c->ops->push_chain(t, c->cls, &head, NULL, N);
+    EXPECT(k > 0);
+    EXPECT(held(t, c->ops) == k + 1);
+    EXPECT((head == NULL) == (k == N));
+    if (k < N)
+        EXPECT(head == copy[k]);                /* the rest, still the caller's */
+    /* Every block comes out once, the one the tier held first too: the
+     * chain was spliced onto it, not over it. */
+    size_t got = c->ops->pop_batch(t, c->cls, out, N + 1);
+    EXPECT(got == k + 1);
+    EXPECT(held(t, c->ops) == 0);
+    void *want[N + 1];
+    memcpy(want, copy, k * sizeof *want);
+    want[k] = one;
+    assert_same_blocks(want, out, got);
     _hak_ss_push_batch(t, out, got);
     if (k < N)
         _hak_ss_push_chain(t, head, N - k);
@@ -498,6 +536,7 @@ CONTRACT_TEST(empty_pop)
 CONTRACT_TEST(push_until_refused)
 CONTRACT_TEST(batches_conserve)
 CONTRACT_TEST(chains_conserve)
+CONTRACT_TEST(chain_without_tail)
 CONTRACT_TEST(flush_empties)
 CONTRACT_TEST(stats_add_up)
 
@@ -625,6 +664,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_push_until_refused, 0, n);
     tcase_add_loop_test(tc, test_batches_conserve, 0, n);
     tcase_add_loop_test(tc, test_chains_conserve, 0, n);
+    tcase_add_loop_test(tc, test_chain_without_tail, 0, n);
     tcase_add_loop_test(tc, test_flush_empties, 0, n);
     tcase_add_loop_test(tc, test_knob_zero, 0, n);
     tcase_add_loop_test(tc, test_stats_add_up, 0, n);
