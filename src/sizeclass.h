@@ -68,12 +68,18 @@ struct hak_class_div {
 extern struct hak_class_div _hak_class_div[HAK_NCLASSES];
 void _hak_class_div_init(void);
 
+/* offset / size for an offset that is a multiple of size; for any other
+ * offset, a number above every block index. */
+static inline uint32_t hak_block_index(uint32_t inv, uint32_t shift, uint32_t offset)
+{
+    uint32_t x = offset * inv;
+    return (x >> shift) | (x << ((32 - shift) & 31));
+}
+
 static inline bool hak_is_block_start(uint32_t inv, uint32_t shift, uint32_t capacity,
                                       uint32_t offset)
 {
-    uint32_t x = offset * inv;
-    x = (x >> shift) | (x << ((32 - shift) & 31));
-    return x < capacity;
+    return hak_block_index(inv, shift, offset) < capacity;
 }
 
 #endif /* HAK_SIZECLASS_H */

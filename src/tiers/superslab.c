@@ -912,7 +912,7 @@ void _hak_ss_run_flush(struct hak_thread *t)
  * allocator (above), so the run is looked at again after it. */
 static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
 {
-    unsigned i = (unsigned)((uintptr_t)b >> HAK_SLAB_SHIFT) & (HAK_RUNS - 1);
+    unsigned i = _hak_run_slot(b);
     struct hak_remote_run *r = &t->run[i];
     while (r->n != 0 && (r->slab != s || r->n == RUN_MAX))
         run_flush_one(t, i);
@@ -1042,8 +1042,7 @@ static size_t free_take_chain(struct hak_slab *s, size_t n, void **first, void *
 static uint32_t free_len(const struct hak_slab *s)
 {
     uint32_t carved = (uint32_t)(s->bump - _hak_slab_start(s));
-    uint32_t x = carved * s->div_inv;   /* exact division: sizeclass.h */
-    return ((x >> s->div_shift) | (x << ((32 - s->div_shift) & 31))) - s->used;
+    return hak_block_index(s->div_inv, s->div_shift, carved) - s->used;
 }
 
 /* Up to n blocks of s (t's, not tracked) as a chain, in slab_take's

@@ -222,6 +222,12 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
  * blocks linked from head. */
 size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
 void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
+/* The slot of t->run that the run of b's slab takes: slabs of one
+ * SuperSlab take different slots. */
+HAK_INLINE unsigned _hak_run_slot(const void *b)
+{
+    return (unsigned)((uintptr_t)b >> HAK_SLAB_SHIFT) & (HAK_RUNS - 1);
+}
 /* Puts each of t's remote runs on its slab's queue. */
 void _hak_ss_run_flush(struct hak_thread *t);
 /* Class cls of t is idle and its caches are flushed: its current slab,

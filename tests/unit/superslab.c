@@ -152,7 +152,7 @@ static void *remote_freer(void *arg)
      * valgrind a remote free is queued at once: track.h.) */
     if (!HAK_TRACK_ON) {
         ck_assert_uint_eq(atomic_load(&_hak_slab_of(rc->victim)->xremote), 0);
-        ck_assert_uint_eq(t->run[((uintptr_t)rc->victim >> HAK_SLAB_SHIFT) & (HAK_RUNS - 1)].n, 1);
+        ck_assert_uint_eq(t->run[_hak_run_slot(rc->victim)].n, 1);
     }
     _hak_ss_run_flush(t);
     ck_assert_uint_eq(t->run_mask, 0);
@@ -183,11 +183,6 @@ struct turns_case {
     void *a[TURNS], *b[TURNS];
 };
 
-static unsigned run_slot(const void *b)
-{
-    return (unsigned)((uintptr_t)b >> HAK_SLAB_SHIFT) & (HAK_RUNS - 1);
-}
-
 static void *turns_freer(void *arg)
 {
     struct turns_case *tc = arg;
@@ -203,8 +198,8 @@ static void *turns_freer(void *arg)
     if (!HAK_TRACK_ON) {
         ck_assert_uint_eq(atomic_load(&sa->xremote), 0);
         ck_assert_uint_eq(atomic_load(&sb->xremote), 0);
-        ck_assert_uint_eq(t->run[run_slot(tc->a[0])].n, TURNS);
-        ck_assert_uint_eq(t->run[run_slot(tc->b[0])].n, TURNS);
+        ck_assert_uint_eq(t->run[_hak_run_slot(tc->a[0])].n, TURNS);
+        ck_assert_uint_eq(t->run[_hak_run_slot(tc->b[0])].n, TURNS);
     }
     _hak_ss_run_flush(t);
     ck_assert_uint_eq(t->run_mask, 0);
@@ -223,7 +218,7 @@ START_TEST(interleaved_remote_frees_pushed_per_slab)
     /* b from a slab whose run is not a's (slabs HAK_RUNS apart share one). */
     void *probe = ss_pop(t, others[0]);
     unsigned b = others[0];
-    if (run_slot(probe) == run_slot(tc.a[0])) {
+    if (_hak_run_slot(probe) == _hak_run_slot(tc.a[0])) {
         ss_push(t, probe);
         b = others[1];
         probe = ss_pop(t, b);
@@ -233,7 +228,7 @@ START_TEST(interleaved_remote_frees_pushed_per_slab)
         tc.b[i] = ss_pop(t, b);
     ck_assert_ptr_eq(_hak_slab_of(tc.a[TURNS - 1]), _hak_slab_of(tc.a[0]));
     ck_assert_ptr_eq(_hak_slab_of(tc.b[TURNS - 1]), _hak_slab_of(tc.b[0]));
-    ck_assert_uint_ne(run_slot(tc.a[0]), run_slot(tc.b[0]));
+    ck_assert_uint_ne(_hak_run_slot(tc.a[0]), _hak_run_slot(tc.b[0]));
     run(turns_freer, &tc);
 }
 END_TEST
