@@ -1,9 +1,16 @@
 /* hakmem: the os backend: anonymous private mappings from the kernel, one
  * per region. The default, and the fallback of every other backend.
  *
- * Alignment beyond what the kernel guarantees is had by over-mapping
+ * Alignment beyond what the kernel guarantees is asked for first with a
+ * hint: the next address of a range (32..64 TiB) that the kernel's
+ * top-down placement leaves alone, handed out in increasing order, so the
+ * region comes back aligned from one mmap (as mimalloc does). Where the
+ * hint is not honoured (the range is taken, or the address space is
+ * smaller, or a sanitizer owns it) the region is had by over-mapping
  * size + align and unmapping the slack on both sides, so the kernel keeps
- * no unused pages. Decommit uses MADV_DONTNEED so the resident size really
+ * no unused pages; after HINT_MISSES such misses hints are not tried
+ * again. A reservation is then one system call instead of three, and a
+ * large span's first and last page tables are not split. Decommit uses MADV_DONTNEED so the resident size really
  * falls (the pages read back as zero, and refault on touch, so commit has
  * nothing to do but count).
  *
@@ -14,6 +21,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
@@ -22,6 +30,40 @@
 #include "../types.h"
 
 static struct hak_backend_counters os_count;
+
+#define HINT_BASE ((uintptr_t)32 << 40)
+#define HINT_END ((uintptr_t)64 << 40)
+#define HINT_MISSES 8
+
+static _Atomic uintptr_t hint_next = HINT_BASE;
+static _Atomic unsigned hint_misses;
+
+/* size bytes aligned to align at the next hint, or NULL (nothing mapped). */
+static void *map_at_hint(size_t size, size_t align, int flags)
+{
+    if (atomic_load_explicit(&hint_misses, memory_order_relaxed) >= HINT_MISSES ||
+        size > HINT_END - HINT_BASE || align > HINT_END - HINT_BASE)
+        return NULL;
+    /* Room for size rounded up to align, and for the rounding of the start
+     * when align exceeds the step every other reservation keeps (2 MiB). */
+    size_t step = ((size + align - 1) & ~(align - 1)) + (align > HAK_SS_SIZE ? align : 0);
+    uintptr_t at = atomic_fetch_add_explicit(&hint_next, step, memory_order_relaxed);
+    if (at < HINT_BASE || at > HINT_END - step) {
+        /* Past the end: start again from the base, whose early regions
+         * are likely given back by now; this one is over-mapped. */
+        atomic_store_explicit(&hint_next, HINT_BASE, memory_order_relaxed);
+        return NULL;
+    }
+    at = (at + align - 1) & ~(uintptr_t)(align - 1);
+    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0)
+        return p;
+    munmap(p, size);
+    atomic_fetch_add_explicit(&hint_misses, 1, memory_order_relaxed);
+    return NULL;
+}
 
 void *_hak_os_map(size_t size, size_t align, int flags)
 {
@@ -38,6 +80,9 @@ void *_hak_os_map(size_t size, size_t align, int flags)
         errno = ENOMEM;
         return NULL;
     }
+    void *hinted = map_at_hint(size, align, flags);
+    if (hinted != NULL)
+        return hinted;
     void *m = mmap(NULL, size + align, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (m == MAP_FAILED) {
         errno = ENOMEM;
