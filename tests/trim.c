@@ -1,7 +1,8 @@
 /* hakmem test: memory goes back to the OS.
  *
  * usage: trim MODE   (MODE = trim | decay)
- * Allocates 1 GiB, half in small blocks and half in large ones, writes
+ * Allocates TOTAL (256 MiB, ten times SLACK), half in small blocks and half
+ * in large ones, writes
  * every page, frees it all, then checks that the resident size falls back to
  * within SLACK of where it started:
  *   trim   right after hak_trim(), which must report releasing at least the
@@ -33,16 +34,16 @@
 #define ASAN 0
 #endif
 
-#define GiB ((size_t)1 << 30)
 #define MiB ((size_t)1 << 20)
+#define TOTAL (256 * MiB)
 #define SLACK (24 * MiB)
 #define SMALL 1000
 #define LARGE (4 * MiB)
 
 /* AddressSanitizer's shadow of hakmem's memory: the test's own memset()
  * reads it, one byte per 8, and on some kernels a read of an untouched page
- * makes it resident. That is the sanitizer's memory, not hakmem's, and 1 GiB
- * of blocks leaves 128 MiB of it, so it is left out of the count. */
+ * makes it resident. That is the sanitizer's memory, not hakmem's, and
+ * TOTAL of blocks leaves TOTAL / 8 of it, so it is left out of the count. */
 static size_t shadow_rss(void)
 {
 #if ASAN
@@ -85,7 +86,7 @@ static size_t rss(void)
 static void *churn(void *arg)
 {
     (void)arg;
-    size_t nsmall = GiB / 2 / SMALL, nlarge = GiB / 2 / LARGE;
+    size_t nsmall = TOTAL / 2 / SMALL, nlarge = TOTAL / 2 / LARGE;
     char **small = malloc(nsmall * sizeof *small);
     char **large = malloc(nlarge * sizeof *large);
     for (size_t i = 0; i < nsmall; i++) {
@@ -131,7 +132,7 @@ int main(int argc, char **argv)
     pthread_t th;
     pthread_create(&th, NULL, churn, NULL);
     pthread_join(th, NULL);
-    /* A bound, not a timing: the purger gives 1 GiB back in well under a
+    /* A bound, not a timing: the purger gave 1 GiB back in well under a
      * second on an idle machine, and took 4.6 s in a debug build with
      * both cores busy. */
     for (int tenth = 0; tenth < 150; tenth++) {
