@@ -13,8 +13,9 @@
  * to bound a search, and is high enough that a program holding a few
  * hundred mid-sized blocks (32 KiB up) at a time gets them back from the
  * cache rather than from a mapping, a fault per page and an unmap each:
- * 40 us a block, against 0.2 us. The sizes sit apart from the spans, so
- * the search reads one array and no span's page. A request takes the cached span nearest its size and, where the
+ * 40 us a block, against 0.2 us. The sizes and free times sit in arrays
+ * beside the span pointers, so neither the search nor the decay reads a
+ * span's page. A request takes the cached span nearest its size and, where the
  * backend can (resize, move), trims it or grows it to fit: the pages it
  * keeps are not faulted in again, so a program that frees a large block
  * and allocates one of another size pays only for the difference.
@@ -41,27 +42,26 @@ struct hak_large {
     uint64_t magic;
     size_t map_size;            /* bytes mapped at the base */
     size_t offset;              /* the block is at base + offset */
-    uint64_t freed_ms;          /* when it entered the cache (for the decay) */
     struct hak_large *next;     /* in a list of spans about to be unmapped */
 };
-
-/* Unmaps a list of spans taken out of the cache. */
-static void span_unmap_list(struct hak_large *h);
 
 _Static_assert(sizeof(struct hak_large) <= LARGE_HEADER, "the span header fits before the block");
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct hak_large *cache[LARGE_CACHE_SPANS]; /* oldest first */
 static size_t cache_size[LARGE_CACHE_SPANS];       /* cache[i]->map_size */
+static uint64_t cache_freed_ms[LARGE_CACHE_SPANS]; /* when it was cached (the decay) */
 static size_t cache_n, cache_bytes;
 
-/* Drops entry i, keeping the order; large_lock held. */
-static void cache_drop(size_t i)
+/* Drops the n entries from i, keeping the order; large_lock held. */
+static void cache_drop(size_t i, size_t n)
 {
-    cache_bytes -= cache_size[i];
-    cache_n--;
-    memmove(&cache[i], &cache[i + 1], (cache_n - i) * sizeof cache[0]);
-    memmove(&cache_size[i], &cache_size[i + 1], (cache_n - i) * sizeof cache_size[0]);
+    for (size_t k = i; k < i + n; k++)
+        cache_bytes -= cache_size[k];
+    cache_n -= n;
+    memmove(&cache[i], &cache[i + n], (cache_n - i) * sizeof cache[0]);
+    memmove(&cache_size[i], &cache_size[i + n], (cache_n - i) * sizeof cache_size[0]);
+    memmove(&cache_freed_ms[i], &cache_freed_ms[i + n], (cache_n - i) * sizeof cache_freed_ms[0]);
 }
 static _Atomic size_t live_spans, mapped_bytes;
 
@@ -208,7 +208,7 @@ static struct hak_large *cache_take(size_t need, size_t align)
         }
     }
     if (best != NULL)
-        cache_drop(best_i);
+        cache_drop(best_i, 1);
     pthread_mutex_unlock(&large_lock);
     if (best == NULL)
         return NULL;
@@ -299,16 +299,21 @@ bool _hak_large_free(void *p, uintptr_t entry)
         return true;
     }
     struct hak_large *evicted = NULL;
+    uint64_t now = _hak_now_ms();
     pthread_mutex_lock(&large_lock);
     h->magic = LARGE_MAGIC_CACHED;
-    h->freed_ms = _hak_now_ms();
-    while (cache_n == LARGE_CACHE_SPANS || cache_bytes + h->map_size > LARGE_CACHE_BYTES) {
-        cache[0]->next = evicted;
-        evicted = cache[0];
-        cache_drop(0);
+    /* The oldest go, as many as make room, in one move of the rest. */
+    size_t n = 0, bytes = cache_bytes;
+    while (cache_n - n == LARGE_CACHE_SPANS || bytes + h->map_size > LARGE_CACHE_BYTES) {
+        bytes -= cache_size[n];
+        cache[n]->next = evicted;
+        evicted = cache[n++];
     }
+    if (n != 0)
+        cache_drop(0, n);
     cache[cache_n] = h;
-    cache_size[cache_n++] = h->map_size;
+    cache_size[cache_n] = h->map_size;
+    cache_freed_ms[cache_n++] = now;
     cache_bytes += h->map_size;
     pthread_mutex_unlock(&large_lock);
     span_unmap_list(evicted);
@@ -326,13 +331,14 @@ size_t _hak_large_purge(uint64_t now, bool all)
     size_t kept = 0;
     for (size_t i = 0; i < cache_n; i++) {
         struct hak_large *h = cache[i];
-        if (all || now - h->freed_ms >= _hak_opt.decay_ms) {
+        if (all || now - cache_freed_ms[i] >= _hak_opt.decay_ms) {
             h->next = old;
             old = h;
             cache_bytes -= cache_size[i];
             bytes += cache_size[i];
         } else {
             cache_size[kept] = cache_size[i];
+            cache_freed_ms[kept] = cache_freed_ms[i];
             cache[kept++] = h;
         }
     }

@@ -1,18 +1,21 @@
 /* hakmem: the os backend: anonymous private mappings from the kernel, one
  * per region. The default, and the fallback of every other backend.
  *
- * Alignment beyond what the kernel guarantees is asked for first with a
- * hint: the next address of a range (32..64 TiB) that the kernel's
- * top-down placement leaves alone, handed out in increasing order, so the
- * region comes back aligned from one mmap (as mimalloc does). Where the
- * hint is not honoured (the range is taken, or the address space is
- * smaller, or a sanitizer owns it) the region is had by over-mapping
+ * Alignment beyond what the kernel guarantees is asked for first at a
+ * hint: the next 2 MiB boundary of a range (32..64 TiB) that the kernel's
+ * top-down placement leaves alone, handed out in increasing order from a
+ * random start (so addresses still differ from run to run), as mimalloc
+ * does. MAP_FIXED_NOREPLACE makes the kernel place the region there or
+ * fail: one system call instead of three. When the slot is taken, or the
+ * hint is not honoured at all (an address space too small, a kernel before
+ * 4.17 or a sanitizer that drops it), the region is had by over-mapping
  * size + align and unmapping the slack on both sides, so the kernel keeps
- * no unused pages; after HINT_MISSES such misses hints are not tried
- * again. A reservation is then one system call instead of three, and a
- * large span's first and last page tables are not split. Decommit uses MADV_DONTNEED so the resident size really
- * falls (the pages read back as zero, and refault on touch, so commit has
- * nothing to do but count).
+ * no unused pages; after HINT_MISSES regions placed elsewhere, hints are
+ * not tried again. Regions over HINT_MAX are never hinted.
+ *
+ * Decommit uses MADV_DONTNEED so the resident size really falls (the
+ * pages read back as zero, and refault on touch, so commit has nothing to
+ * do but count).
  *
  * Resize and move are mremap's: the kernel moves page-table entries, so a
  * large span grows, shrinks or changes address without its pages being
@@ -22,8 +25,12 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "../backend.h"
 #include "../compiler.h"
@@ -32,36 +39,54 @@
 static struct hak_backend_counters os_count;
 
 #define HINT_BASE ((uintptr_t)32 << 40)
+#define HINT_SPREAD ((uintptr_t)4 << 40)
 #define HINT_END ((uintptr_t)64 << 40)
+#define HINT_MAX ((size_t)1 << 30)
 #define HINT_MISSES 8
 
-static _Atomic uintptr_t hint_next = HINT_BASE;
+static _Atomic uintptr_t hint_next;             /* 0 until the first hint */
 static _Atomic unsigned hint_misses;
 
-/* size bytes aligned to align at the next hint, or NULL (nothing mapped). */
+/* A random 2 MiB boundary in the first HINT_SPREAD of the range. */
+static uintptr_t hint_start(void)
+{
+    uint64_t r;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        r = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uintptr_t)&ts;
+    }
+    return HINT_BASE + (uintptr_t)(r % (HINT_SPREAD / HAK_SS_SIZE)) * HAK_SS_SIZE;
+}
+
+/* size bytes aligned to align (a power of two >= 2 MiB) at the next hint,
+ * or NULL with nothing mapped. */
 static void *map_at_hint(size_t size, size_t align, int flags)
 {
-    if (atomic_load_explicit(&hint_misses, memory_order_relaxed) >= HINT_MISSES ||
-        size > HINT_END - HINT_BASE || align > HINT_END - HINT_BASE)
+    if (size > HINT_MAX || align > HINT_MAX ||
+        atomic_load_explicit(&hint_misses, memory_order_relaxed) >= HINT_MISSES)
         return NULL;
-    /* Room for size rounded up to align, and for the rounding of the start
-     * when align exceeds the step every other reservation keeps (2 MiB). */
-    size_t step = ((size + align - 1) & ~(align - 1)) + (align > HAK_SS_SIZE ? align : 0);
-    uintptr_t at = atomic_fetch_add_explicit(&hint_next, step, memory_order_relaxed);
-    if (at < HINT_BASE || at > HINT_END - step) {
-        /* Past the end: start again from the base, whose early regions
-         * are likely given back by now; this one is over-mapped. */
-        atomic_store_explicit(&hint_next, HINT_BASE, memory_order_relaxed);
-        return NULL;
-    }
+    /* Steps are whole 2 MiB units, so the cursor stays on a 2 MiB boundary;
+     * a larger alignment needs the room to round the start up. */
+    size_t step = ((size + HAK_SS_SIZE - 1) & ~(HAK_SS_SIZE - 1)) + (align - HAK_SS_SIZE);
+    uintptr_t cur = atomic_load_explicit(&hint_next, memory_order_relaxed), at;
+    do {
+        at = cur;
+        if (at == 0 || at > HINT_END - step)
+            at = hint_start();                  /* first, or past the end */
+    } while (!atomic_compare_exchange_weak_explicit(&hint_next, &cur, at + step,
+                                                    memory_order_relaxed, memory_order_relaxed));
     at = (at + align - 1) & ~(uintptr_t)(align - 1);
-    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (((uintptr_t)p & (align - 1)) == 0)
+    int saved = errno;
+    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+    bool missed = p == MAP_FAILED ? errno != EEXIST && errno != ENOMEM : p != (void *)at;
+    errno = saved;
+    if (p == (void *)at)
         return p;
-    munmap(p, size);
-    atomic_fetch_add_explicit(&hint_misses, 1, memory_order_relaxed);
+    if (p != MAP_FAILED)
+        munmap(p, size);
+    if (missed)
+        atomic_fetch_add_explicit(&hint_misses, 1, memory_order_relaxed);
     return NULL;
 }
 
@@ -80,7 +105,7 @@ void *_hak_os_map(size_t size, size_t align, int flags)
         errno = ENOMEM;
         return NULL;
     }
-    void *hinted = map_at_hint(size, align, flags);
+    void *hinted = align >= HAK_SS_SIZE ? map_at_hint(size, align, flags) : NULL;
     if (hinted != NULL)
         return hinted;
     void *m = mmap(NULL, size + align, PROT_READ | PROT_WRITE, flags, -1, 0);
