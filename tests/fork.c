@@ -33,7 +33,7 @@
 #include "hak_alloc.h"
 
 #define NTHREADS 8
-#define NFORKS 500
+#define NFORKS 200
 #define SLOTS 256               /* live blocks per churning thread */
 #define EXCHANGE 64             /* blocks in flight between threads */
 #define INHERITED 64            /* blocks the forking thread holds across fork */
@@ -47,7 +47,7 @@
 #if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 /* LeakSanitizer's scan at exit, in a child of this multi-threaded process,
  * looks for the parent's threads (gone in the child) and warns about each,
- * in every one of the 500 children. It sees only the C library's heap
+ * in every child. It sees only the C library's heap
  * anyway, not hakmem's memory. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "detect_leaks=0"; }
