@@ -5,13 +5,15 @@
  * hint: the next 2 MiB boundary of a range (32..64 TiB) that the kernel's
  * top-down placement leaves alone, handed out in increasing order from a
  * random start (so addresses still differ from run to run), as mimalloc
- * does. MAP_FIXED_NOREPLACE makes the kernel place the region there or
- * fail: one system call instead of three. When the slot is taken, or the
- * hint is not honoured at all (an address space too small, a kernel before
- * 4.17 or a sanitizer that drops it), the region is had by over-mapping
- * size + align and unmapping the slack on both sides, so the kernel keeps
- * no unused pages; after HINT_MISSES regions placed elsewhere, hints are
- * not tried again. Regions over HINT_MAX are never hinted.
+ * does: the kernel places the region there when the slot is free, and one
+ * system call does instead of three. When it places it elsewhere (the slot
+ * is taken, the address space is too small, a sanitizer dropped the hint)
+ * the region is had by over-mapping size + align and unmapping the slack
+ * on both sides, so the kernel keeps no unused pages; after HINT_MISSES
+ * such misses in a row, hints are not tried again. Not MAP_FIXED_NOREPLACE:
+ * ThreadSanitizer drops an address outside its application ranges but
+ * keeps the flags, and the kernel then maps at 0. Regions over HINT_MAX
+ * are never hinted.
  *
  * Decommit uses MADV_DONTNEED so the resident size really falls (the
  * pages read back as zero, and refault on touch, so commit has nothing to
@@ -45,7 +47,7 @@ static struct hak_backend_counters os_count;
 #define HINT_MISSES 8
 
 static _Atomic uintptr_t hint_next;             /* 0 until the first hint */
-static _Atomic unsigned hint_misses;
+static _Atomic unsigned hint_misses;            /* in a row */
 
 /* A random 2 MiB boundary in the first HINT_SPREAD of the range. */
 static uintptr_t hint_start(void)
@@ -78,15 +80,18 @@ static void *map_at_hint(size_t size, size_t align, int flags)
                                                     memory_order_relaxed, memory_order_relaxed));
     at = (at + align - 1) & ~(uintptr_t)(align - 1);
     int saved = errno;
-    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
-    bool missed = p == MAP_FAILED ? errno != EEXIST && errno != ENOMEM : p != (void *)at;
+    void *p = mmap((void *)at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
     errno = saved;
-    if (p == (void *)at)
+    if (p == (void *)at) {
+        atomic_store_explicit(&hint_misses, 0, memory_order_relaxed);
         return p;
-    if (p != MAP_FAILED)
-        munmap(p, size);
-    if (missed)
-        atomic_fetch_add_explicit(&hint_misses, 1, memory_order_relaxed);
+    }
+    if (p == MAP_FAILED)                        /* out of memory: no verdict on hints */
+        return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0)      /* elsewhere, but aligned all the same */
+        return p;
+    munmap(p, size);
+    atomic_fetch_add_explicit(&hint_misses, 1, memory_order_relaxed);
     return NULL;
 }
 
