@@ -28,6 +28,7 @@
 
 #include "config.h"
 #include "hakmem.h"
+#include "quick.h"
 
 #if HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/valgrind.h>
@@ -1087,10 +1088,8 @@ static TCase *tcase(Suite *s, const char *name, int timeout)
 
 static Suite *suite(void)
 {
-    /* Both APIs reach the same tiers: a build that runs the plan-
-     * independent tests elsewhere (HAKMEM_QUICK_CHECK) tests the first. */
-    const char *quick = getenv("HAKMEM_QUICK_CHECK");
-    const int napis = quick != NULL && *quick != '\0' ? 1 : (int)ARRAY_LEN(apis);
+    /* Both APIs reach the same tiers: a quick build tests the first. */
+    const int napis = hak_test_quick() ? 1 : (int)ARRAY_LEN(apis);
     Suite *s = suite_create("api");
 
     TCase *tc = tcase(s, "sizes", 60);

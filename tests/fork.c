@@ -31,6 +31,7 @@
 
 #include "hakmem.h"
 #include "hak_alloc.h"
+#include "quick.h"
 
 #define NTHREADS 8
 #define NFORKS 200
@@ -47,8 +48,8 @@
 #if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 /* LeakSanitizer's scan at exit, in a child of this multi-threaded process,
  * looks for the parent's threads (gone in the child) and warns about each,
- * in every child. It sees only the C library's heap
- * anyway, not hakmem's memory. */
+ * in every child. It sees only the C library's heap anyway, not hakmem's
+ * memory. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "detect_leaks=0"; }
 #endif
@@ -275,8 +276,7 @@ int main(int argc, char **argv)
     if (getenv("HAK_MEMCHECK") != NULL)
         return 77;
     /* tools/test-all runs this plan-independent test in the default build. */
-    const char *quick = getenv("HAKMEM_QUICK_CHECK");
-    if (quick != NULL && *quick != '\0')
+    if (hak_test_quick())
         return 77;
     unsigned forks = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : NFORKS;
     signal(SIGALRM, on_alarm);

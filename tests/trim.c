@@ -2,9 +2,8 @@
  *
  * usage: trim MODE   (MODE = trim | decay)
  * Allocates TOTAL (256 MiB, ten times SLACK), half in small blocks and half
- * in large ones, writes
- * every page, frees it all, then checks that the resident size falls back to
- * within SLACK of where it started:
+ * in large ones, writes every page, frees it all, then checks that the
+ * resident size falls back to within SLACK of where it started:
  *   trim   right after hak_trim(), which must report releasing at least the
  *          large spans it still cached (empty SuperSlabs go back as soon as
  *          they are empty, so they are not hak_trim's to count);

@@ -15,9 +15,9 @@
  * cache rather than from a mapping, a fault per page and an unmap each:
  * 40 us a block, against 0.2 us. The sizes and free times sit in arrays
  * beside the span pointers, so neither the search nor the decay reads a
- * span's page. A request takes the cached span nearest its size and, where the
- * backend can (resize, move), trims it or grows it to fit: the pages it
- * keeps are not faulted in again, so a program that frees a large block
+ * span's page. A request takes the cached span nearest its size and,
+ * where the backend can (resize, move), trims it or grows it to fit: the
+ * pages it keeps are not faulted in again, so a program that frees a large block
  * and allocates one of another size pays only for the difference.
  * realloc grows and shrinks a live span the same way, without copying.
  * A cached span keeps its map entries and a CACHED magic, so freeing it

@@ -10,8 +10,9 @@ kind of error, described as expected (which block, how far off), and a
 program without a bug must show no error at all.
 
 Environment: HAK_BUILDDIR (the build directory), VALGRIND (default
-valgrind), HAKMEM_QUICK_CHECK (if set, only the first of the builds). tests/valgrind/memcheck.sh skips the test when valgrind or
-hakmem's valgrind support is missing.
+valgrind), HAKMEM_QUICK_CHECK (if set, only the first of the builds).
+tests/valgrind/memcheck.sh skips the test when valgrind or hakmem's
+valgrind support is missing.
 """
 import os
 import re
