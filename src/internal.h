@@ -149,7 +149,12 @@ void *_hak_large_resize(uintptr_t entry, size_t size);
  * bytes released. */
 size_t _hak_large_purge(uint64_t now_ms, bool all);
 bool _hak_large_dirty(void);
-void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped);
+/* t's kept span to the cache: t is exiting. */
+void _hak_large_thread_exit(struct hak_thread *t);
+/* The large mallocs and frees of threads without a registered state (the
+ * others' are in their counters), the spans cached or kept by threads, and
+ * the bytes mapped for spans. */
+void _hak_large_stats(uint64_t *out, uint64_t *in, size_t *cached, size_t *mapped);
 void _hak_large_fork_prepare(void);
 void _hak_large_fork_parent(void);
 void _hak_large_fork_child(void);

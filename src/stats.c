@@ -33,19 +33,24 @@ static void stats_collect(struct stats_all *all)
 {
     struct hak_stats *st = &all->st;
     uint64_t cached, stateless_in;
-    size_t nthreads, ss, ss_bytes, large_live, large_cached, large_bytes;
+    uint64_t large_out, large_in;
+    size_t nthreads, ss, ss_bytes, large_cached, large_bytes;
     _hak_thread_sum(&all->ctr, &cached, &nthreads);
     cached += _hak_stack_shared_cached();
     if (HAK_TRACK_ON)
         cached += _hak_track_quarantined();
     _hak_ss_stats(&ss, &ss_bytes, &stateless_in);
-    _hak_large_stats(&large_live, &large_cached, &large_bytes);
+    _hak_large_stats(&large_out, &large_in, &large_cached, &large_bytes);
+    large_out += all->ctr.large_out;
+    large_in += all->ctr.large_in;
     all->resident = _hak_ss_resident();
     uint64_t in = all->ctr.in + stateless_in;
     uint64_t held = all->ctr.out > in ? all->ctr.out - in : 0;
     memset(st, 0, sizeof *st);
     st->live_small_blocks = held > cached ? (size_t)(held - cached) : 0;
-    st->live_large_blocks = large_live;
+    /* A block freed by another thread than the one that allocated it may
+     * be counted in and not yet out, as the counters are read one by one. */
+    st->live_large_blocks = large_out > large_in ? (size_t)(large_out - large_in) : 0;
     st->cached_blocks = (size_t)cached;
     st->superslabs = ss;
     st->mapped_bytes = ss_bytes + large_bytes;

@@ -61,6 +61,8 @@ static void ctr_add(struct hak_ss_counters *to, const struct hak_ss_counters *fr
 {
     to->out += HAK_RELAXED_GET(from->out);
     to->in += HAK_RELAXED_GET(from->in);
+    to->large_out += HAK_RELAXED_GET(from->large_out);
+    to->large_in += HAK_RELAXED_GET(from->large_in);
     to->remote_pushes += HAK_RELAXED_GET(from->remote_pushes);
     to->adoptions += HAK_RELAXED_GET(from->adoptions);
     to->slabs_acquired += HAK_RELAXED_GET(from->slabs_acquired);
@@ -74,6 +76,7 @@ static void thread_exit(void *arg)
     tracked_self = NULL;
     _hak_stack_flush(t);
     _hak_ss_thread_exit(t);
+    _hak_large_thread_exit(t);
     pthread_mutex_lock(&reg_lock);
     if (t->reg_prev)
         t->reg_prev->reg_next = t->reg_next;
@@ -120,6 +123,7 @@ static HAK_COLD struct hak_thread *thread_start(void)
     atomic_store_explicit(&t->xfull_remote, 0, memory_order_relaxed);
     t->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
     t->spare_max = _hak_ss_spare_max();
+    t->keeps_span = true;
     for (unsigned level = 0; level < _hak_plan_depth; level++)
         _hak_plan_ops[level]->thread_init(t);
     t->state = HAK_THREAD_ACTIVE;

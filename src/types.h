@@ -66,6 +66,8 @@ enum hak_slab_list {
     HAK_SLAB_SPARE
 };
 
+struct hak_large;               /* backends/large.c */
+
 struct hak_slab {
     /* Line 0, read by every free from any thread: the class, the block
      * check, the owner test. xowner changes only when the slab is
@@ -153,6 +155,7 @@ struct hak_ss_class {
  * a remote push). Live small blocks = sum(out - in) - blocks in caches. */
 struct hak_ss_counters {
     uint64_t out, in;
+    uint64_t large_out, large_in;       /* large mallocs and frees (large.c) */
     uint64_t remote_pushes, adoptions, slabs_acquired, slabs_released;
 };
 
@@ -196,6 +199,11 @@ struct hak_thread {
 
     /* Cold. */
     int state;                  /* enum hak_thread_state */
+    /* The large span this thread freed last, kept for its next large
+     * malloc without the cache's lock (large.c); keeps_span is set for
+     * registered threads only, whose slot the purger reaches. */
+    _Atomic(struct hak_large *) xlarge;
+    bool keeps_span;
     struct hak_thread *reg_next, *reg_prev; /* registry, under its lock */
 #if !HAKMEM_BUILD_RELEASE
     /* Debug: the last HAK_TRACE_RING events of this thread. */

@@ -22,6 +22,16 @@
  * realloc grows and shrinks a live span the same way, without copying.
  * A cached span keeps its map entries and a CACHED magic, so freeing it
  * again is caught.
+ *
+ * Before the cache, each registered thread keeps the one span it freed
+ * last (at most LARGE_SLOT_MAX bytes) in its xlarge slot, for its next
+ * large malloc of about that size: a program that allocates and frees a
+ * mid-sized block in a loop takes no lock and writes no shared line, where
+ * the cache's lock pair alone cost more than the rest of the pair. The
+ * slot is swapped atomically, since the purger empties it too, into the
+ * cache, where the span waits its decay. The purger takes it under the
+ * registry's lock, which the statistics hold while they count, so a span
+ * is seen in one place or the other.
  */
 #include "../internal.h"
 
@@ -37,6 +47,7 @@
 #define LARGE_CACHE_SPANS 512
 #define LARGE_CACHE_BYTES ((size_t)64 << 20)
 #define LARGE_CACHE_SPAN_MAX (LARGE_CACHE_BYTES / 2) /* so one span never empties the cache */
+#define LARGE_SLOT_MAX ((size_t)1 << 20)
 
 struct hak_large {
     uint64_t magic;
@@ -63,7 +74,10 @@ static void cache_drop(size_t i, size_t n)
     memmove(&cache_size[i], &cache_size[i + n], (cache_n - i) * sizeof cache_size[0]);
     memmove(&cache_freed_ms[i], &cache_freed_ms[i + n], (cache_n - i) * sizeof cache_freed_ms[0]);
 }
-static _Atomic size_t live_spans, mapped_bytes;
+static _Atomic size_t mapped_bytes;
+/* Large mallocs and frees of threads without a registered state; the
+ * others count in their own counters, with no atomic operation. */
+static _Atomic uint64_t stateless_out, stateless_in;
 
 static size_t page_round(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1); }
 
@@ -178,6 +192,9 @@ static struct hak_large *span_fit(struct hak_large *h, size_t need)
     return h;
 }
 
+/* How much larger than need a span may be where it is taken as it is. */
+static size_t fit_slack(size_t need) { return need / 4 > 65536 ? need / 4 : 65536; }
+
 /* A span of at least need bytes with a base aligned to align, made from
  * the cached span nearest in size: the smallest that is large enough,
  * else the largest, grown. Where the backend cannot trim or grow, only a
@@ -186,7 +203,7 @@ static struct hak_large *span_fit(struct hak_large *h, size_t need)
 static struct hak_large *cache_take(size_t need, size_t align)
 {
     bool can_remap = remaps(HAK_BACKEND);
-    size_t slack = need / 4 > 65536 ? need / 4 : 65536;
+    size_t slack = fit_slack(need);
     struct hak_large *best = NULL;
     size_t best_i = 0, best_size = 0;
     pthread_mutex_lock(&large_lock);
@@ -222,6 +239,32 @@ static struct hak_large *cache_take(size_t need, size_t align)
     return grown;
 }
 
+/* Whether t may keep a span of size bytes in its slot: only a registered
+ * thread (the purger walks the registry) and with a decay (none means
+ * every freed page goes back at once). */
+static bool slot_keeps(const struct hak_thread *t, size_t size)
+{
+    return t->keeps_span && size <= LARGE_SLOT_MAX && _hak_opt.decay_ms != 0;
+}
+
+/* t's kept span if it fits need and align as it is, or NULL. */
+static struct hak_large *slot_take(struct hak_thread *t, size_t need, size_t align)
+{
+    if (atomic_load_explicit(&t->xlarge, memory_order_relaxed) == NULL)
+        return NULL;
+    struct hak_large *h = atomic_exchange_explicit(&t->xlarge, NULL, memory_order_acquire);
+    if (h == NULL)
+        return NULL;
+    if (h->map_size >= need && h->map_size - need <= fit_slack(need) &&
+        ((uintptr_t)h & (align - 1)) == 0)
+        return h;
+    /* Put back: it still waits for a free that fits it. The purger may
+     * have gone to sleep seeing the slot empty. */
+    atomic_store_explicit(&t->xlarge, h, memory_order_release);
+    _hak_decay_kick();
+    return NULL;
+}
+
 void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
 {
     if (alignment < HAK_ALIGN)
@@ -238,7 +281,19 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     /* The backend is chosen at initialisation, which a large block may be
      * the first to need. */
     _hak_init();
-    struct hak_large *h = cache_take(need, base_align);
+    struct hak_thread *t = _hak_tls;
+    if (hak_unlikely(t->state == HAK_THREAD_UNINIT)) {
+        /* A thread whose first block is a large one gets its state here,
+         * or it would never keep a span. */
+        bool locked;
+        _hak_thread_get(&locked);
+        if (locked)
+            _hak_orphan_unlock();
+        t = _hak_tls;
+    }
+    struct hak_large *h = slot_take(t, need, base_align);
+    if (h == NULL)
+        h = cache_take(need, base_align);
     if (h != NULL) {
         if (zero)
             memset((char *)h + offset, 0, h->map_size - offset);
@@ -251,7 +306,10 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     }
     h->offset = offset;
     h->magic = LARGE_MAGIC_LIVE;
-    atomic_fetch_add_explicit(&live_spans, 1, memory_order_relaxed);
+    if (t->keeps_span)
+        HAK_RELAXED_ADD(t->ctr.large_out, 1);
+    else
+        atomic_fetch_add_explicit(&stateless_out, 1, memory_order_relaxed);
     return (char *)h + offset;
 }
 
@@ -279,29 +337,12 @@ void *_hak_large_resize(uintptr_t entry, size_t size)
     return n == NULL ? NULL : (char *)n + n->offset;
 }
 
-bool _hak_large_free(void *p, uintptr_t entry)
+/* Puts h, marked cached, in the cache as freed at now; returns the spans
+ * evicted to make room, linked through next, for the caller to unmap once
+ * the lock is dropped. large_lock held. */
+static struct hak_large *cache_put_locked(struct hak_large *h, uint64_t now)
 {
-    size_t usable;
-    switch (_hak_large_check(p, entry, &usable)) {
-    case HAK_LARGE_FOREIGN:
-        return false;
-    case HAK_LARGE_BAD:
-        _hak_bad_pointer("free", p);
-        return true;
-    case HAK_LARGE_OURS:
-        break;
-    }
-    struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
-    atomic_fetch_sub_explicit(&live_spans, 1, memory_order_relaxed);
-    if (h->map_size > LARGE_CACHE_SPAN_MAX) {
-        h->magic = 0;
-        span_unmap(h);
-        return true;
-    }
     struct hak_large *evicted = NULL;
-    uint64_t now = _hak_now_ms();
-    pthread_mutex_lock(&large_lock);
-    h->magic = LARGE_MAGIC_CACHED;
     /* The oldest go, as many as make room, in one move of the rest. */
     size_t n = 0, bytes = cache_bytes;
     while (cache_n - n == LARGE_CACHE_SPANS || bytes + h->map_size > LARGE_CACHE_BYTES) {
@@ -315,16 +356,97 @@ bool _hak_large_free(void *p, uintptr_t entry)
     cache_size[cache_n] = h->map_size;
     cache_freed_ms[cache_n++] = now;
     cache_bytes += h->map_size;
+    return evicted;
+}
+
+static void cache_put(struct hak_large *h)
+{
+    uint64_t now = _hak_now_ms();
+    pthread_mutex_lock(&large_lock);
+    struct hak_large *evicted = cache_put_locked(h, now);
     pthread_mutex_unlock(&large_lock);
     span_unmap_list(evicted);
     _hak_decay_kick();
+}
+
+bool _hak_large_free(void *p, uintptr_t entry)
+{
+    size_t usable;
+    switch (_hak_large_check(p, entry, &usable)) {
+    case HAK_LARGE_FOREIGN:
+        return false;
+    case HAK_LARGE_BAD:
+        _hak_bad_pointer("free", p);
+        return true;
+    case HAK_LARGE_OURS:
+        break;
+    }
+    struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
+    struct hak_thread *t = _hak_tls;
+    if (t->keeps_span)
+        HAK_RELAXED_ADD(t->ctr.large_in, 1);
+    else
+        atomic_fetch_add_explicit(&stateless_in, 1, memory_order_relaxed);
+    if (h->map_size > LARGE_CACHE_SPAN_MAX) {
+        h->magic = 0;
+        span_unmap(h);
+        return true;
+    }
+    h->magic = LARGE_MAGIC_CACHED;
+    if (slot_keeps(t, h->map_size)) {
+        /* The span kept before, if any, goes to the cache instead. */
+        h = atomic_exchange_explicit(&t->xlarge, h, memory_order_acq_rel);
+        if (h == NULL) {
+            _hak_decay_kick();
+            return true;
+        }
+    }
+    cache_put(h);
     return true;
 }
 
+void _hak_large_thread_exit(struct hak_thread *t)
+{
+    struct hak_large *h = atomic_exchange_explicit(&t->xlarge, NULL, memory_order_acquire);
+    if (h != NULL)
+        cache_put(h);
+}
+
+struct slot_sweep {
+    uint64_t now;
+    struct hak_large *evicted;
+};
+
+/* Moves t's kept span to the cache, as freed now: under the registry's
+ * lock, taken before large_lock, as fork takes them. */
+static void slot_sweep(struct hak_thread *t, void *arg)
+{
+    struct slot_sweep *sw = arg;
+    if (atomic_load_explicit(&t->xlarge, memory_order_relaxed) == NULL)
+        return;
+    pthread_mutex_lock(&large_lock);
+    struct hak_large *h = atomic_exchange_explicit(&t->xlarge, NULL, memory_order_acquire);
+    if (h != NULL) {
+        struct hak_large *evicted = cache_put_locked(h, sw->now);
+        while (evicted != NULL) {
+            struct hak_large *next = evicted->next;
+            evicted->next = sw->evicted;
+            sw->evicted = evicted;
+            evicted = next;
+        }
+    }
+    pthread_mutex_unlock(&large_lock);
+}
+
 /* Unmaps the cached spans older than the decay (all of them if all);
- * returns bytes released. */
+ * returns bytes released. The spans threads keep go to the cache first:
+ * there they wait the decay like the others, and the all of a trim
+ * reaches them. */
 size_t _hak_large_purge(uint64_t now, bool all)
 {
+    struct slot_sweep sw = {.now = now, .evicted = NULL};
+    _hak_thread_each(slot_sweep, &sw);
+    span_unmap_list(sw.evicted);
     struct hak_large *old = NULL;
     size_t bytes = 0;
     pthread_mutex_lock(&large_lock);
@@ -348,21 +470,52 @@ size_t _hak_large_purge(uint64_t now, bool all)
     return bytes;
 }
 
-bool _hak_large_dirty(void)
+/* The statistics' count, under the registry's lock for the whole walk:
+ * the purger moves kept spans to the cache only with that lock, so the
+ * cache is read in the same section (once; with no thread registered no
+ * span is kept). */
+struct large_count {
+    size_t kept, cached;
+    bool read;
+};
+
+static void count_kept(struct hak_thread *t, void *arg)
 {
-    pthread_mutex_lock(&large_lock);
-    bool dirty = cache_n != 0;
-    pthread_mutex_unlock(&large_lock);
-    return dirty;
+    struct large_count *c = arg;
+    c->kept += atomic_load_explicit(&t->xlarge, memory_order_relaxed) != NULL;
+    if (!c->read) {
+        pthread_mutex_lock(&large_lock);
+        c->cached = cache_n;
+        pthread_mutex_unlock(&large_lock);
+        c->read = true;
+    }
 }
 
-void _hak_large_stats(size_t *live, size_t *cached, size_t *mapped)
+static struct large_count large_count(void)
 {
-    *live = atomic_load_explicit(&live_spans, memory_order_relaxed);
+    struct large_count c = {0};
+    _hak_thread_each(count_kept, &c);
+    if (!c.read) {
+        pthread_mutex_lock(&large_lock);
+        c.cached = cache_n;
+        pthread_mutex_unlock(&large_lock);
+    }
+    return c;
+}
+
+bool _hak_large_dirty(void)
+{
+    struct large_count c = large_count();
+    return c.kept + c.cached != 0;
+}
+
+void _hak_large_stats(uint64_t *out, uint64_t *in, size_t *cached, size_t *mapped)
+{
+    *out = atomic_load_explicit(&stateless_out, memory_order_relaxed);
+    *in = atomic_load_explicit(&stateless_in, memory_order_relaxed);
     *mapped = atomic_load_explicit(&mapped_bytes, memory_order_relaxed);
-    pthread_mutex_lock(&large_lock);
-    *cached = cache_n;
-    pthread_mutex_unlock(&large_lock);
+    struct large_count c = large_count();
+    *cached = c.kept + c.cached;
 }
 
 void _hak_large_fork_prepare(void) { pthread_mutex_lock(&large_lock); }

@@ -6,6 +6,7 @@
  * count the system calls a loop makes without strace. */
 #include <check.h>
 #include <signal.h>
+#include <pthread.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -182,8 +183,9 @@ END_TEST
 
 static size_t large_mapped(void)
 {
-    size_t live, cached, mapped;
-    _hak_large_stats(&live, &cached, &mapped);
+    uint64_t out, in;
+    size_t cached, mapped;
+    _hak_large_stats(&out, &in, &cached, &mapped);
     return mapped;
 }
 
@@ -415,9 +417,12 @@ static char *launder(char *p)
 }
 
 /* Bad frees are reported on stderr and ignored; they must change nothing. */
+/* One size a thread keeps in its slot, one it cannot. */
+static const size_t bad_free_sizes[] = {200 * KiB, 1 * MiB};
+
 START_TEST(test_bad_free)
 {
-    size_t size = 1 * MiB;
+    size_t size = bad_free_sizes[_i];
     char *p = malloc(size);
     ck_assert_ptr_nonnull(p);
     size_t usable = malloc_usable_size(p);
@@ -444,6 +449,92 @@ START_TEST(test_bad_free)
 }
 END_TEST
 
+/* The span a thread keeps is its own next large block of that size, with
+ * no call to the kernel, and it counts as cached, not live. */
+START_TEST(test_kept_span_reused)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON)
+        return;
+    hak_trim();
+    size_t size = 200 * KiB;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    struct hak_stats before = stats();
+    free(p);
+    struct hak_stats after = stats();
+    ck_assert_uint_eq(after.live_large_blocks, before.live_large_blocks - 1);
+    ck_assert_uint_eq(after.large_cached_spans, before.large_cached_spans + 1);
+    ck_assert_uint_eq(chunk_kind((uintptr_t)p), HAK_CHUNK_LARGE);
+    unsigned long calls = atomic_load(&vm_calls);
+    char *q = malloc(size - 4 * KiB);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_eq(atomic_load(&vm_calls), calls);
+    ck_assert_uint_eq(stats().large_cached_spans, before.large_cached_spans);
+    free(q);
+    /* A trim gives back the span a thread keeps, as it does the cache's. */
+    hak_trim();
+    ck_assert_uint_eq(chunk_kind((uintptr_t)p), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(stats().large_cached_spans, 0);
+}
+END_TEST
+
+/* Frees p, after a large block of its own: a thread gets its state at its
+ * first malloc, and only then keeps spans. */
+static void *free_it(void *p)
+{
+    char *own = malloc(40 * KiB);
+    ck_assert_ptr_nonnull(own);
+    free(launder(own));
+    free(p);
+    return NULL;
+}
+
+/* A span freed by another thread is kept by that one; when it exits, the
+ * span goes to the cache, where the allocating thread finds it again. */
+START_TEST(test_kept_span_outlives_thread)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON)
+        return;
+    hak_trim();
+    size_t size = 300 * KiB;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    struct hak_stats before = stats();
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, free_it, p), 0);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    struct hak_stats after = stats();
+    ck_assert_uint_eq(after.live_large_blocks, before.live_large_blocks - 1);
+    /* p and the thread's own block, which p took the slot of. */
+    ck_assert_uint_eq(after.large_cached_spans, before.large_cached_spans + 2);
+    unsigned long calls = atomic_load(&vm_calls);
+    char *q = malloc(size);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_uint_eq(atomic_load(&vm_calls), calls);
+    free(q);
+}
+END_TEST
+
+/* With no call from the program, the purger moves a kept span to the
+ * cache and unmaps it there after the decay. */
+START_TEST(test_kept_span_decays)
+{
+    if (HAK_TRACK_ON)
+        return;
+    uint32_t decay = _hak_opt.decay_ms;
+    _hak_opt.decay_ms = 100;
+    char *p = malloc(200 * KiB);
+    ck_assert_ptr_nonnull(p);
+    free(p);
+    /* The purger wakes every half of the decay it started with. */
+    for (int i = 0; i < 1000 && chunk_kind((uintptr_t)p) != HAK_CHUNK_FOREIGN; i++)
+        usleep(10000);
+    ck_assert_uint_eq(chunk_kind((uintptr_t)p), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(stats().large_cached_spans, 0);
+    _hak_opt.decay_ms = decay;
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("large");
@@ -463,6 +554,12 @@ static Suite *suite(void)
     tcase_add_test(tc, test_realloc_without_copy);
     tcase_add_test(tc, test_realloc_split_span);
     suite_add_tcase(s, tc);
+    tc = tcase_create("kept");
+    tcase_add_test(tc, test_kept_span_reused);
+    tcase_add_test(tc, test_kept_span_outlives_thread);
+    tcase_add_test(tc, test_kept_span_decays);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
     tc = tcase_create("realloc");
     tcase_add_test(tc, test_realloc);
     suite_add_tcase(s, tc);
@@ -473,10 +570,10 @@ static Suite *suite(void)
     tc = tcase_create("misuse");
 #if HAKMEM_BUILD_RELEASE
     /* Release builds report a bad pointer and carry on. */
-    tcase_add_test(tc, test_bad_free);
+    tcase_add_loop_test(tc, test_bad_free, 0, 2);
 #else
     /* Debug builds report it and abort, at the first bad free. */
-    tcase_add_test_raise_signal(tc, test_bad_free, SIGABRT);
+    tcase_add_loop_test_raise_signal(tc, test_bad_free, SIGABRT, 0, 2);
 #endif
     suite_add_tcase(s, tc);
     return s;
