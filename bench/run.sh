@@ -63,6 +63,7 @@ if [ "$mode" = smoke ]; then
     mixed="20000 256 42"
     xthread="2 2 2000 16 1024 42"
     rounds="2 20 100 42"
+    midsize="2 2000 16 32769 1048576 42"
     gbench="--benchmark_min_time=0.0001"
     walk=100000
 else
@@ -71,6 +72,7 @@ else
     mixed="10000000 8192 42"
     xthread="2 2 2000000 16 1024 42"
     rounds="2 2000 2500 42"
+    midsize="2 500000 64 32769 1048576 42"
     gbench="--benchmark_min_time=0.05"
     walk=20000000
 fi
@@ -87,6 +89,8 @@ for a in $allocs; do
     run "xthread ($a)" "$pre" "$b/xthread" $xthread
     # shellcheck disable=SC2086
     run "rounds ($a)" "$pre" "$b/rounds" $rounds
+    # shellcheck disable=SC2086
+    run "midsize ($a)" "$pre" "$b/midsize" $midsize
     # White-box (links hakmem's internals): nothing to preload.
     if [ "$a" = hakmem ] && [ -x "$b/tier_walk" ]; then
         run "tier_walk" "" "$b/tier_walk" "$walk"

@@ -4,9 +4,11 @@
  * This binary's malloc is hakmem, and it also defines mmap, munmap and
  * madvise: the backend's calls bind to these at link time, so a test can
  * count the system calls a loop makes without strace. */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include <check.h>
 #include <signal.h>
 #include <pthread.h>
+#include <sched.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -535,6 +537,96 @@ START_TEST(test_kept_span_decays)
 }
 END_TEST
 
+/* Runs the calling thread on cpu only; false if it cannot be. */
+static bool pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 && sched_getcpu() == cpu;
+}
+
+static void unpin(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        CPU_SET(i, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* Frees p so that it lands in the cache, not in the thread's slot: the
+ * next free takes the slot. */
+static void free_to_cache(char *p)
+{
+    char *q = malloc(40 * KiB);
+    ck_assert_ptr_nonnull(q);
+    free(p);
+    free(launder(q));
+}
+
+/* The cache has a shard per CPU for mid-sized spans; a span cached on one
+ * CPU serves a malloc on another, and one large enough there is taken
+ * rather than a smaller one grown on this CPU's (a kernel call). */
+START_TEST(test_shards_share_spans)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !pin(0) || !pin(1)) {
+        unpin();
+        return;
+    }
+    hak_trim();
+    char *small = malloc(100 * KiB), *big = malloc(300 * KiB);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_ptr_nonnull(big);
+    ck_assert(pin(1));
+    free_to_cache(small);
+    ck_assert(pin(0));
+    free_to_cache(big);
+    ck_assert(pin(1));
+    unsigned long calls = atomic_load(&vm_calls);
+    char *p = malloc(300 * KiB);
+    ck_assert_ptr_eq(p, big);
+    char *q = malloc(100 * KiB);
+    ck_assert_ptr_eq(q, small);
+    ck_assert_uint_eq(atomic_load(&vm_calls), calls);
+    unpin();
+    free(p);
+    free(q);
+}
+END_TEST
+
+/* All shards together keep at most 64 MiB: a span cached on a second CPU
+ * when the first CPU's shard holds all of that makes the first give up
+ * its oldest. The thread keeps one span more, outside the bound. */
+START_TEST(test_shards_bounded_together)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !pin(0) || !pin(1)) {
+        unpin();
+        return;
+    }
+    hak_trim();
+    enum { N = 81 };
+    size_t size = 900 * KiB, span = span_bytes(size);
+    ck_assert_uint_gt((N - 2) * span, 64 * MiB);
+    char *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = malloc(size);
+        ck_assert_ptr_nonnull(p[i]);
+    }
+    ck_assert(pin(0));
+    for (int i = 0; i < N - 1; i++)
+        free(p[i]);
+    ck_assert(pin(1));
+    free(p[N - 1]);
+    unpin();
+    size_t cached = stats().large_cached_spans;
+    ck_assert_msg(cached * span <= 64 * MiB + span, "%zu spans of %zu bytes cached", cached, span);
+    /* Not all of them went: the bound is what is given back. */
+    ck_assert_uint_ge(cached * span, 64 * MiB - span);
+    hak_trim();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("large");
@@ -558,6 +650,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_kept_span_reused);
     tcase_add_test(tc, test_kept_span_outlives_thread);
     tcase_add_test(tc, test_kept_span_decays);
+    tcase_add_test(tc, test_shards_share_spans);
+    tcase_add_test(tc, test_shards_bounded_together);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     tc = tcase_create("realloc");
