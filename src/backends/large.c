@@ -348,8 +348,10 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     if (h == NULL)
         h = cache_take(need, base_align);
     if (h != NULL) {
+        /* Only the bytes asked for: a span up to a quarter (or 1 MiB)
+         * larger may serve it, and calloc owes zeroes to size bytes. */
         if (zero)
-            memset((char *)h + offset, 0, h->map_size - offset);
+            memset((char *)h + offset, 0, size);
     } else {
         h = _hak_map_reserve(need, base_align, HAK_CHUNK_LARGE);
         if (h == NULL)
