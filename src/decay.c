@@ -4,13 +4,13 @@
  *
  * A purger thread, started the first time something becomes purgeable,
  * wakes every half decay while anything waits (free slabs with resident
- * pages, empty SuperSlabs, cached large spans, abandoned slabs emptied by
- * remote frees), gives back what has waited a whole decay, and sleeps on a
- * condition variable when nothing does. It moves no block: caches (the
- * bounded magazine depot included) are flushed by their threads and by
- * hak_trim(), so the block counts of the statistics never change under a
- * reader's feet. HAKMEM_DECAY_MS=0 decommits a slab
- * as soon as it is free and starts no thread. After fork() the child has
+ * pages, empty SuperSlabs, cached large spans and those threads keep,
+ * abandoned slabs emptied by remote frees), gives back what has waited a
+ * whole decay, and sleeps on a condition variable when nothing does. It
+ * moves no small block: caches (the bounded magazine depot included) are
+ * flushed by their threads and by hak_trim(), so the block counts of the
+ * statistics never change under a reader's feet. HAKMEM_DECAY_MS=0
+ * decommits a slab as soon as it is free and starts no thread. After fork() the child has
  * no purger; the next kick starts one. pthread_create allocates through
  * hakmem, so a kick inside a held section (_hak_decay_hold) puts the start
  * off to the end of the outermost one. Held: every malloc and free slow

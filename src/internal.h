@@ -145,8 +145,8 @@ bool _hak_large_free(void *p, uintptr_t entry);
  * resized to hold size bytes, its contents kept, without a copy: its
  * address, old or new, or NULL if only a copy can do it (unchanged). */
 void *_hak_large_resize(uintptr_t entry, size_t size);
-/* Unmaps the cached spans that waited decay_ms (all if all); returns
- * bytes released. */
+/* Moves the spans threads keep to the cache, then unmaps the cached spans
+ * that waited decay_ms (all if all); returns bytes released. */
 size_t _hak_large_purge(uint64_t now_ms, bool all);
 bool _hak_large_dirty(void);
 /* t's kept span to the cache: t is exiting. */

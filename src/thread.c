@@ -7,9 +7,11 @@
  *     cache capacity at 0 and id HAK_ID_NONE, so their pops miss and their
  *     pushes go to remote queues: the hot path needs no state test.
  *   - A hak_thread is only ever addressed by its own thread and, under
- *     reg_lock, by the registry walkers (stats). The walkers read its
- *     counters and its tiers' counts with HAK_RELAXED_GET while it runs;
- *     those fields it writes with HAK_RELAXED_SET/ADD. After its
+ *     reg_lock, by the registry walkers (stats, the purger). The walkers
+ *     read its counters and its tiers' counts with HAK_RELAXED_GET while
+ *     it runs; those fields it writes with HAK_RELAXED_SET/ADD. The
+ *     purger also empties its kept large span (xlarge, an atomic slot the
+ *     thread swaps too) and, under its heap lock, its spares. After its
  *     destructor it is recycled, never unmapped.
  *   - A thread past its destructor allocates from the orphan heap, a
  *     hak_thread without caches shared under orphan_lock.

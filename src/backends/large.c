@@ -37,9 +37,13 @@
  * mid-sized block in a loop takes no lock and writes no shared line, where
  * the cache's lock pair alone cost more than the rest of the pair. The
  * slot is swapped atomically, since the purger empties it too, into the
- * cache, where the span waits its decay. The purger takes it under the
- * registry's lock, which the statistics hold while they count, so a span
- * is seen in one place or the other.
+ * cache, where the span waits its decay (counted from the purger's pass:
+ * a kept span lives up to one and a half decays). Kept spans are outside
+ * the cache's bound: a thread keeps at most one. The purger moves them
+ * under the registry's lock, which the statistics hold while they count,
+ * so a single-threaded program's counts are exact; a thread's own moves
+ * (its free, its exit) take no such lock, so while other threads run the
+ * counts may be off by their spans in transit.
  */
 #define _GNU_SOURCE /* sched_getcpu */
 #include "../internal.h"
@@ -81,10 +85,11 @@ struct large_shard {
 } __attribute__((aligned(HAK_CACHE_LINE)));
 
 #define LARGE_SHARD_INIT {.lock = PTHREAD_MUTEX_INITIALIZER}
-static struct large_shard shards[LARGE_SHARDS] = {
+static struct large_shard shards[] = {
     LARGE_SHARD_INIT, LARGE_SHARD_INIT, LARGE_SHARD_INIT, LARGE_SHARD_INIT, LARGE_SHARD_INIT,
     LARGE_SHARD_INIT, LARGE_SHARD_INIT, LARGE_SHARD_INIT, LARGE_SHARD_INIT,
 };
+_Static_assert(sizeof shards / sizeof shards[0] == LARGE_SHARDS, "a lock initialiser per shard");
 /* The bytes of all shards, bounded by LARGE_CACHE_BYTES together: each
  * shard changes it under its own lock. */
 static _Atomic size_t cached_bytes;
@@ -125,14 +130,18 @@ static void span_unmap(struct hak_large *h)
     atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
 }
 
-static void span_unmap_list(struct hak_large *h)
+/* Returns the bytes unmapped. */
+static size_t span_unmap_list(struct hak_large *h)
 {
+    size_t bytes = 0;
     while (h != NULL) {
         struct hak_large *next = h->next;
         h->magic = 0;
+        bytes += h->map_size;
         span_unmap(h);
         h = next;
     }
+    return bytes;
 }
 
 /* How much larger than needed a span may stay rather than be trimmed: an
@@ -293,8 +302,8 @@ static struct hak_large *cache_take(size_t need, size_t align)
 }
 
 /* Whether t may keep a span of size bytes in its slot: only a registered
- * thread (the purger walks the registry) and with a decay (none means
- * every freed page goes back at once). */
+ * thread (the purger walks the registry), and only with a decay (with
+ * none, no purger runs to take it back). */
 static bool slot_keeps(const struct hak_thread *t, size_t size)
 {
     return t->keeps_span && size <= LARGE_SLOT_MAX && _hak_opt.decay_ms != 0;
@@ -335,7 +344,7 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
      * the first to need. */
     _hak_init();
     struct hak_thread *t = _hak_tls;
-    if (hak_unlikely(t->state == HAK_THREAD_UNINIT)) {
+    if (hak_unlikely(t->state == HAK_THREAD_UNINIT) && !HAK_TRACK_ON) {
         /* A thread whose first block is a large one gets its state here,
          * or it would never keep a span. */
         bool locked;
@@ -348,10 +357,15 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     if (h == NULL)
         h = cache_take(need, base_align);
     if (h != NULL) {
-        /* Only the bytes asked for: a span up to a quarter (or 1 MiB)
-         * larger may serve it, and calloc owes zeroes to size bytes. */
-        if (zero)
-            memset((char *)h + offset, 0, size);
+        /* calloc zeroes the whole usable size, as glibc's does; a span
+         * much larger than asked (cache_take trims only above an eighth
+         * or 1 MiB) is trimmed first, which costs one mremap where
+         * zeroing the excess cost 8 us per MiB. */
+        if (zero) {
+            if (h->map_size - need > fit_slack(need))
+                span_resize(h, need);
+            memset((char *)h + offset, 0, h->map_size - offset);
+        }
     } else {
         h = _hak_map_reserve(need, base_align, HAK_CHUNK_LARGE);
         if (h == NULL)
@@ -392,9 +406,6 @@ void *_hak_large_resize(uintptr_t entry, size_t size)
     return n == NULL ? NULL : (char *)n + n->offset;
 }
 
-/* Puts h, marked cached, in its shard as freed at now; the spans evicted
- * to make room go on *evicted (linked through next), for the caller to
- * unmap once no lock is held. */
 /* Evicts c's oldest spans onto *evicted, as many as bring the cache
  * within LARGE_CACHE_BYTES with add bytes more, or a span count of
  * LARGE_CACHE_SPANS - keep, or as c has; c's lock held. */
@@ -411,6 +422,9 @@ static void shard_evict(struct large_shard *c, size_t add, size_t keep,
         cache_drop(c, 0, n);
 }
 
+/* Puts h, marked cached, in its shard as freed at now; the spans evicted
+ * to make room go on *evicted (linked through next), for the caller to
+ * unmap once no lock is held. */
 static void cache_put_at(struct hak_large *h, uint64_t now, struct hak_large **evicted)
 {
     struct large_shard *c = shard_for(h->map_size);
@@ -511,10 +525,15 @@ static void slot_sweep(struct hak_thread *t, void *arg)
 size_t _hak_large_purge(uint64_t now, bool all)
 {
     struct slot_sweep sw = {.now = now, .evicted = NULL};
-    _hak_thread_each(slot_sweep, &sw);
-    span_unmap_list(sw.evicted);
+    /* The caller's own slot needs no lock; the others' a try of the
+     * registry's: a purge may run under the orphan heap's locks (map.c's
+     * retry), which fork takes after the registry's. */
+    struct hak_thread *self = _hak_tls;
+    if (self->keeps_span)
+        slot_sweep(self, &sw);
+    _hak_thread_each_try(slot_sweep, &sw);
+    size_t bytes = span_unmap_list(sw.evicted);
     struct hak_large *old = NULL;
-    size_t bytes = 0;
     for (unsigned s = 0; s < LARGE_SHARDS; s++) {
         struct large_shard *c = &shards[s];
         pthread_mutex_lock(&c->lock);
@@ -525,7 +544,6 @@ size_t _hak_large_purge(uint64_t now, bool all)
                 h->next = old;
                 old = h;
                 atomic_fetch_sub_explicit(&cached_bytes, c->size[i], memory_order_relaxed);
-                bytes += c->size[i];
             } else {
                 c->size[kept] = c->size[i];
                 c->freed_ms[kept] = c->freed_ms[i];
@@ -535,8 +553,7 @@ size_t _hak_large_purge(uint64_t now, bool all)
         HAK_RELAXED_SET(c->n, kept);
         pthread_mutex_unlock(&c->lock);
     }
-    span_unmap_list(old);
-    return bytes;
+    return bytes + span_unmap_list(old);
 }
 
 /* The statistics' count, under the registry's lock for the whole walk:

@@ -395,13 +395,21 @@ END_TEST
 
 /* A span reused from the cache still holds the old contents; calloc must
  * not hand them out. */
+/* Hides where p came from, so the compiler lets a test free it wrongly
+ * (or keeps the stores before a free). */
+static char *launder(char *p)
+{
+    __asm__("" : "+r"(p));
+    return p;
+}
+
 START_TEST(test_calloc_reused_span)
 {
     size_t size = 1 * MiB;
     char *p = malloc(size);
     ck_assert_ptr_nonnull(p);
     memset(p, 0xff, malloc_usable_size(p));
-    free(p);
+    free(launder(p));
     char *q = calloc(1, size);
     ck_assert_msg(q == p, "calloc did not reuse the cached span (%p, freed %p)", (void *)q,
                   (void *)p);
@@ -410,13 +418,6 @@ START_TEST(test_calloc_reused_span)
     free(q);
 }
 END_TEST
-
-/* Hides where p came from, so the compiler lets a test free it wrongly. */
-static char *launder(char *p)
-{
-    __asm__("" : "+r"(p));
-    return p;
-}
 
 /* Bad frees are reported on stderr and ignored; they must change nothing. */
 /* One size a thread keeps in its slot, one it cannot. */
@@ -536,23 +537,35 @@ START_TEST(test_kept_span_decays)
 }
 END_TEST
 
-/* Runs the calling thread on cpu only; false if it cannot be. */
-static bool pin(int cpu)
+/* The CPUs the tests of the shards run on: two the process may use,
+ * whose shards differ (1 + cpu % 8); and the mask to put back. */
+static cpu_set_t saved;
+static int cpus[2];
+
+static bool two_cpus(void)
 {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return sched_setaffinity(0, sizeof set, &set) == 0 && sched_getcpu() == cpu;
+    if (sched_getaffinity(0, sizeof saved, &saved) != 0)
+        return false;
+    int n = 0;
+    for (int i = 0; i < CPU_SETSIZE && n < 2; i++)
+        if (CPU_ISSET(i, &saved) && (n == 0 || i % 8 != cpus[0] % 8))
+            cpus[n++] = i;
+    if (n < 2)
+        fprintf(stderr, "large: fewer than two CPUs to run on; the shard test is skipped\n");
+    return n == 2;
 }
 
-static void unpin(void)
+/* Runs the calling thread on cpus[k] only. */
+static void pin(int k)
 {
     cpu_set_t set;
     CPU_ZERO(&set);
-    for (int i = 0; i < CPU_SETSIZE; i++)
-        CPU_SET(i, &set);
-    sched_setaffinity(0, sizeof set, &set);
+    CPU_SET(cpus[k], &set);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof set, &set), 0);
+    ck_assert_int_eq(sched_getcpu(), cpus[k]);
 }
+
+static void unpin(void) { ck_assert_int_eq(sched_setaffinity(0, sizeof saved, &saved), 0); }
 
 /* Frees p so that it lands in the cache, not in the thread's slot: the
  * next free takes the slot. */
@@ -564,24 +577,42 @@ static void free_to_cache(char *p)
     free(launder(q));
 }
 
+/* A calloc served by a cached span much larger than asked trims it first,
+ * and zeroes all it hands out. */
+START_TEST(test_calloc_trims_reused_span)
+{
+    if (HAK_BACKEND->resize == NULL || HAK_TRACK_ON)
+        return;
+    hak_trim();
+    char *p = malloc(900 * KiB);
+    ck_assert_ptr_nonnull(p);
+    memset(p, 0xff, malloc_usable_size(p));
+    free_to_cache(launder(p));
+    char *q = calloc(1, 64 * KiB);
+    ck_assert_ptr_eq(q, p);
+    size_t usable = malloc_usable_size(q), i = first_not(q, usable, 0);
+    ck_assert_uint_lt(usable, 200 * KiB);
+    ck_assert_msg(i == usable, "calloc: byte %zu of %zu is not zero", i, usable);
+    free(q);
+}
+END_TEST
+
 /* The cache has a shard per CPU for mid-sized spans; a span cached on one
  * CPU serves a malloc on another, and one large enough there is taken
  * rather than a smaller one grown on this CPU's (a kernel call). */
 START_TEST(test_shards_share_spans)
 {
-    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !pin(0) || !pin(1)) {
-        unpin();
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !two_cpus())
         return;
-    }
     hak_trim();
     char *small = malloc(100 * KiB), *big = malloc(300 * KiB);
     ck_assert_ptr_nonnull(small);
     ck_assert_ptr_nonnull(big);
-    ck_assert(pin(1));
+    pin(1);
     free_to_cache(small);
-    ck_assert(pin(0));
+    pin(0);
     free_to_cache(big);
-    ck_assert(pin(1));
+    pin(1);
     unsigned long calls = atomic_load(&vm_calls);
     char *p = malloc(300 * KiB);
     ck_assert_ptr_eq(p, big);
@@ -599,10 +630,8 @@ END_TEST
  * its oldest. The thread keeps one span more, outside the bound. */
 START_TEST(test_shards_bounded_together)
 {
-    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !pin(0) || !pin(1)) {
-        unpin();
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !two_cpus())
         return;
-    }
     hak_trim();
     enum { N = 81 };
     size_t size = 900 * KiB, span = span_bytes(size);
@@ -612,10 +641,10 @@ START_TEST(test_shards_bounded_together)
         p[i] = malloc(size);
         ck_assert_ptr_nonnull(p[i]);
     }
-    ck_assert(pin(0));
+    pin(0);
     for (int i = 0; i < N - 1; i++)
         free(p[i]);
-    ck_assert(pin(1));
+    pin(1);
     free(p[N - 1]);
     unpin();
     size_t cached = stats().large_cached_spans;
@@ -649,6 +678,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_kept_span_reused);
     tcase_add_test(tc, test_kept_span_outlives_thread);
     tcase_add_test(tc, test_kept_span_decays);
+    tcase_add_test(tc, test_calloc_trims_reused_span);
     tcase_add_test(tc, test_shards_share_spans);
     tcase_add_test(tc, test_shards_bounded_together);
     tcase_set_timeout(tc, 30);
