@@ -81,9 +81,10 @@ static size_t tls_refill(struct hak_thread *t, unsigned cls)
     /* No more than it has room for (a class with a cap below the batch
      * minimum): the rest would only go back. */
     size_t want = c->batch < l->cap ? c->batch : l->cap;
-    /* A full batch missed again, with a spill since the cap last tried to
-     * grow: the class swings by more than the cap (tls_list.h). */
-    if (c->batch >= l->cap && c->spilled) {
+    /* A batch of half the cap or more missed again, with a spill since
+     * the cap last tried to grow: the class swings by more than the cap
+     * (tls_list.h). */
+    if (2 * (uint64_t)c->batch >= l->cap && c->spilled) {
         c->spilled = false;
         grow(t, cls);
     }

@@ -14,13 +14,17 @@
  *   - base (the knob, bounded by the byte budget) <= cap <= max(base,
  *     min(HAK_TLS_CAP_MAX, HAK_TLS_GROW_CLASS / size)); grown is the sum
  *     of (cap - base) * size over the classes, <= HAK_TLS_GROW_THREAD.
- *     cap doubles at a miss that finds batch at the cap when a spill came
- *     since the cap last tried to grow: the class swings by more than the
- *     cap both ways (a program that allocates a run of blocks, then frees
- *     them), and each swing would take its blocks down to the slabs and
- *     back. A thread that only allocates a class (a producer) or whose
- *     class count walks at random (a miss at a full batch is then rare)
- *     keeps the base. cap is back at base when the class goes idle (the
+ *     cap doubles at a miss that finds batch at half the cap or more when
+ *     a spill came since the cap last tried to grow: the class swings by
+ *     more than the cap both ways (a program that allocates a run of
+ *     blocks, then frees them), and each swing would take its blocks down
+ *     to the slabs and back. Half, not all: in a steady swing each round
+ *     has one miss (batch doubles) and one spill (it halves), so batch
+ *     stays at half the cap, and a cap that waited for a full batch
+ *     stopped at the first power of two above the swing, where every
+ *     round still moved a batch down and back. A thread that only
+ *     allocates a class (a producer) or whose class count walks at random
+ *     (a miss at a large batch is then rare) keeps the base. cap is back at base when the class goes idle (the
  *     stack's idle sweep, after it emptied the list), so a grown class
  *     holds its blocks only while it is in use. Only a refill grows the
  *     cap, and the stack refills only the tier that missed: under the
