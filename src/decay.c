@@ -67,7 +67,9 @@ static void *purger_main(void *arg)
         if (!_hak_ss_dirty() && !_hak_large_dirty()) {
             atomic_store(&pending, false);
             /* A kick between the look and the store set pending to true,
-             * which this store erased: look once more. */
+             * which this store erased: look once more, after the store
+             * (the kick's fence pairs with this one). */
+            atomic_thread_fence(memory_order_seq_cst);
             if (_hak_ss_dirty() || _hak_large_dirty())
                 atomic_store(&pending, true);
         }
@@ -104,6 +106,10 @@ void _hak_decay_kick(void)
         if (!atomic_exchange(&purger_started, true))
             purger_start();
     }
+    /* What the caller made purgeable before the look at pending: else,
+     * even on x86, the look may pass the caller's store and read true
+     * while the purger clears it and sees nothing to wait for. */
+    atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&pending, memory_order_relaxed) || atomic_exchange(&pending, true))
         return;
     pthread_mutex_lock(&decay_lock);
