@@ -23,10 +23,11 @@
  * rather than from a mapping, a fault per page and an unmap each: 40 us a
  * block, against 0.2 us. The sizes and free times sit in arrays
  * beside the span pointers, so neither the search nor the decay reads a
- * span's page. A request takes the smallest cached span large enough, as
- * it is unless it is more than five times the size (then trimmed), else,
- * where the backend can (resize, move), grows one of at least half the
- * size: the pages a span keeps are not faulted in again.
+ * span's page. A request takes the smallest cached span large enough and
+ * at most five times its size, as it is, else, where the backend can
+ * (resize, move), grows one of at least half its size, else maps a new
+ * one: cached spans of other sizes wait for requests of their size, as
+ * resizing them would fault their pages in anew.
  * realloc grows and shrinks a live span the same way, without copying.
  * A cached span keeps its map entries and a CACHED magic, so freeing it
  * again is caught.
@@ -144,12 +145,12 @@ static size_t span_unmap_list(struct hak_large *h)
     return bytes;
 }
 
-/* How much larger than needed a span may stay rather than be trimmed:
- * four times the need, or 1 MiB. The pages are resident already, and a
- * trimmed span is asked for a larger block again before long: with an
- * eighth, blocks of random sizes from 64 KiB to 4 MiB had each trim and
- * grow fault pages in anew, 1.5 ms a block. Four times bounds what a
- * live block pins to five times its size. */
+/* How much larger than needed a span may be and stay so: four times the
+ * need, or 1 MiB. Its pages are resident already, and a trimmed span is
+ * asked for a larger block again before long: with an eighth, blocks of
+ * random sizes from 64 KiB to 4 MiB had each trim and grow fault pages in
+ * anew, 1.5 ms a block. Four times bounds what a live block pins to five
+ * times its size. */
 #define TRIM_SLACK_MIN ((size_t)1 << 20)
 static size_t trim_slack(size_t need) { return 4 * need > TRIM_SLACK_MIN ? 4 * need : TRIM_SLACK_MIN; }
 
@@ -243,15 +244,19 @@ static struct hak_large *span_fit(struct hak_large *h, size_t need)
 static size_t fit_slack(size_t need) { return need / 4 > 65536 ? need / 4 : 65536; }
 
 /* The span of shard c nearest in size to need with a base aligned to
- * align, taken out: the smallest that is large enough, else (if grow) the
- * largest of at least half the need. A smaller one stays for a smaller
- * request: grown, it faults in more than it brings, and the cache would
- * hold only the few spans in turn resized. Where the backend cannot trim or grow, only a span at most a
- * quarter (or 64 KiB) larger will do. NULL if c has none to offer. */
+ * align, taken out: the smallest that is large enough and at most
+ * trim_slack larger, else (if grow) the largest of at least half the
+ * need. Others stay for requests of their size: trimmed or grown, a span
+ * faults pages in anew later or now, and the cache would hold only the few
+ * spans in turn resized (a block of 1 MiB trimming a cached 5 MiB span,
+ * the next 5 MiB block mapped afresh). Where the backend cannot resize,
+ * only a span at most a quarter (or 64 KiB) larger will do. NULL if c has
+ * none to offer. */
 static struct hak_large *shard_take(struct large_shard *c, size_t need, size_t align,
                                     bool can_remap, bool grow)
 {
-    size_t slack = fit_slack(need);
+    size_t most = need + (can_remap ? trim_slack(need) : fit_slack(need));
+    size_t least = can_remap && grow ? need / 2 : need;
     struct hak_large *best = NULL;
     size_t best_i = 0, best_size = 0;
     pthread_mutex_lock(&c->lock);
@@ -259,8 +264,7 @@ static struct hak_large *shard_take(struct large_shard *c, size_t need, size_t a
      * are the likeliest to be still in the caches. */
     for (size_t i = c->n; i-- > 0;) {
         size_t size = c->size[i];
-        if (((uintptr_t)c->span[i] & (align - 1)) != 0 || size < (grow ? need / 2 : need) ||
-            (!can_remap && (size < need || size - need > slack)))
+        if (((uintptr_t)c->span[i] & (align - 1)) != 0 || size < least || size > most)
             continue;
         bool better = best == NULL ||
                       (best_size < need ? size > best_size : size >= need && size < best_size);
@@ -296,7 +300,7 @@ static struct hak_large *cache_take(size_t need, size_t align)
     if (best == NULL)
         return NULL;
     if (best->map_size >= need)
-        return span_fit(best, need);
+        return best;
     struct hak_large *grown = span_grow(best, need, align);
     if (grown == NULL) {
         best->magic = 0;

@@ -228,8 +228,10 @@ static void touch(char *p, int c, size_t size)
     __asm__ volatile("" : : "r"(p) : "memory");
 }
 
-/* A freed span serves a larger and then a smaller request: grown or
- * trimmed, never mapped afresh, the pages it had stay resident. */
+/* A freed span serves a larger request, grown: never mapped afresh, the
+ * pages it had stay resident. A request of less than a fifth of a cached
+ * span gets a span of its own, and the large one waits, whole, for a
+ * request of its size. */
 START_TEST(test_span_resized_for_reuse)
 {
     if (HAK_BACKEND->resize == NULL)
@@ -252,14 +254,18 @@ START_TEST(test_span_resized_for_reuse)
     free(q);
 
     char *r = malloc(1 * MiB);
-    ck_assert_ptr_eq(r, q);
-    ck_assert_msg(large_mapped() == base + span_bytes(1 * MiB),
+    ck_assert_ptr_nonnull(r);
+    ck_assert_ptr_ne(r, q);
+    ck_assert_uint_eq(stats().large_cached_spans, 1);
+    ck_assert_msg(large_mapped() == base + span_bytes(6 * MiB) + span_bytes(1 * MiB),
                   "after 6 MiB freed and 1 MiB asked: %zu bytes mapped, want %zu",
-                  large_mapped() - base, span_bytes(1 * MiB));
-    ck_assert(resident(r, 1 * MiB));
-    check_span_mapped(r, 1 * MiB);
-    ck_assert_uint_eq(chunk_kind((uintptr_t)r + 4 * MiB), HAK_CHUNK_FOREIGN);
+                  large_mapped() - base, span_bytes(6 * MiB) + span_bytes(1 * MiB));
+    char *s2 = malloc(6 * MiB);
+    ck_assert_ptr_eq(s2, q);
+    ck_assert(resident(s2, 6 * MiB));
+    check_span_mapped(s2, 6 * MiB);
     free(r);
+    free(s2);
 }
 END_TEST
 
