@@ -145,14 +145,20 @@ static size_t span_unmap_list(struct hak_large *h)
     return bytes;
 }
 
-/* How much larger than needed a span may be and stay so: four times the
- * need, or 1 MiB. Its pages are resident already, and a trimmed span is
- * asked for a larger block again before long: with an eighth, blocks of
- * random sizes from 64 KiB to 4 MiB had each trim and grow fault pages in
+#define SLACK_MIN ((size_t)1 << 20)
+
+/* How much larger than needed a live span may stay when realloc shrinks
+ * it: an eighth, or 1 MiB. Below that a trim costs more than it saves,
+ * since a buffer that was larger tends to grow again. */
+static size_t trim_slack(size_t need) { return need / 8 > SLACK_MIN ? need / 8 : SLACK_MIN; }
+
+/* How much larger than needed a cached span may be to serve a request as
+ * it is: four times the need, or 1 MiB. Its pages are resident already:
+ * when a request trimmed a span an eighth larger, blocks of random sizes
+ * from 64 KiB to 4 MiB had each trim and the grow after it fault pages in
  * anew, 1.5 ms a block. Four times bounds what a live block pins to five
  * times its size. */
-#define TRIM_SLACK_MIN ((size_t)1 << 20)
-static size_t trim_slack(size_t need) { return 4 * need > TRIM_SLACK_MIN ? 4 * need : TRIM_SLACK_MIN; }
+static size_t take_slack(size_t need) { return 4 * need > SLACK_MIN ? 4 * need : SLACK_MIN; }
 
 static bool remaps(const struct hak_backend_ops *b)
 {
@@ -245,7 +251,7 @@ static size_t fit_slack(size_t need) { return need / 4 > 65536 ? need / 4 : 6553
 
 /* The span of shard c nearest in size to need with a base aligned to
  * align, taken out: the smallest that is large enough and at most
- * trim_slack larger, else (if grow) the largest of at least half the
+ * take_slack larger, else (if grow) the largest of at least half the
  * need. Others stay for requests of their size: trimmed or grown, a span
  * faults pages in anew later or now, and the cache would hold only the few
  * spans in turn resized (a block of 1 MiB trimming a cached 5 MiB span,
@@ -255,7 +261,7 @@ static size_t fit_slack(size_t need) { return need / 4 > 65536 ? need / 4 : 6553
 static struct hak_large *shard_take(struct large_shard *c, size_t need, size_t align,
                                     bool can_remap, bool grow)
 {
-    size_t most = need + (can_remap ? trim_slack(need) : fit_slack(need));
+    size_t most = need + (can_remap ? take_slack(need) : fit_slack(need));
     size_t least = can_remap && grow ? need / 2 : need;
     struct hak_large *best = NULL;
     size_t best_i = 0, best_size = 0;
