@@ -28,7 +28,8 @@
  * (resize, move), grows one of at least half its size, else maps a new
  * one: cached spans of other sizes wait for requests of their size, as
  * resizing them would fault their pages in anew.
- * realloc grows and shrinks a live span the same way, without copying.
+ * realloc grows a live span in place or moves it with its pages, and
+ * trims it when it shrinks by more than trim_slack, without copying.
  * A cached span keeps its map entries and a CACHED magic, so freeing it
  * again is caught.
  *
