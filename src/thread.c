@@ -37,8 +37,7 @@ static __thread struct hak_thread *tracked_self HAK_TLS_MODEL;
 
 /* Id 1 from the start: the orphan heap serves allocations made while hakmem
  * is still initialising. */
-static struct hak_thread orphan = {
-    .id = 1, .state = HAK_THREAD_ACTIVE, .heap_lock = PTHREAD_MUTEX_INITIALIZER};
+static struct hak_thread orphan = {.id = 1, .state = HAK_THREAD_ACTIVE};
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -116,7 +115,7 @@ static HAK_COLD struct hak_thread *thread_start(void)
     if (t == NULL) {
         if ((t = _hak_meta_alloc(sizeof *t)) == NULL)
             return NULL;
-        pthread_mutex_init(&t->heap_lock, NULL);
+        atomic_init(&t->heap_lock, 0);
     }
     /* A thread giving back a slab of the previous user of t may hold the
      * heap lock or be about to read t->id under it. */
@@ -281,7 +280,7 @@ void _hak_thread_fork_parent(void) { fork_release(); }
 void _hak_thread_fork_child(void)
 {
     for (struct hak_thread *t = recycled; t != NULL; t = t->reg_next)
-        pthread_mutex_init(&t->heap_lock, NULL);
+        atomic_store_explicit(&t->heap_lock, 0, memory_order_relaxed);
     /* A live state whose lock was held at the fork stays locked here for
      * good: its spares, which no purge could reach (and which would keep
      * the purger waking), are forgotten, as its other slabs are. */
@@ -289,8 +288,8 @@ void _hak_thread_fork_child(void)
     for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next) {
         if (t == self)
             continue;
-        if (pthread_mutex_trylock(&t->heap_lock) == 0) {
-            pthread_mutex_unlock(&t->heap_lock);
+        if (_hak_heap_trylock(t)) {
+            _hak_heap_unlock_borrowed(t);
         } else {
             t->spare = NULL;
             t->nspare = 0;

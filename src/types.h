@@ -221,10 +221,11 @@ struct hak_thread {
     _Alignas(HAK_CACHE_LINE) _Atomic uint64_t xfull_remote;
     /* Held by the thread whenever it works on its slabs (plans with cache
      * tiers: their fast paths never touch a slab), and taken with a
-     * trylock by another thread that gives back one of its slabs. A mutex,
-     * not a spinlock: on a busy machine that thread may be preempted while
-     * holding it, and the owner then sleeps rather than spins. */
-    pthread_mutex_t heap_lock;
+     * trylock by another thread that gives back one of its slabs
+     * (superslab.h). 0 free, 1 held, 2 held while the user may sleep on
+     * it: a futex, not a spinlock, since on a busy machine the other
+     * thread may be preempted while holding it. */
+    _Atomic uint32_t heap_lock;
 };
 
 #endif /* HAK_TYPES_H */

@@ -19,7 +19,10 @@
 #include "../internal.h"
 
 #include <pthread.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "../backend.h"
 #include "../tier.h"
@@ -255,21 +258,19 @@ static size_t pool_release(struct hak_slab *s)
 
 /* ------------------------------------------------------------ heap lock */
 
-void _hak_heap_lock(struct hak_thread *t)
+/* Drepper's mutex ("Futexes Are Tricky", mutex2) with one waiter at
+ * most: the holder that finds 2 on unlocking wakes it. */
+void _hak_heap_lock_wait(struct hak_thread *t)
 {
-    if (!HAK_HEAP_LOCKED)
-        return;
-    _hak_decay_hold();
-    pthread_mutex_lock(&t->heap_lock);
+    while (atomic_exchange_explicit(&t->heap_lock, 2, memory_order_acquire) != 0)
+        syscall(SYS_futex, &t->heap_lock, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
 }
 
-static bool heap_trylock(struct hak_thread *t)
+void _hak_heap_unlock_borrowed(struct hak_thread *t)
 {
-    _hak_decay_hold();
-    if (pthread_mutex_trylock(&t->heap_lock) == 0)
-        return true;
+    if (atomic_exchange_explicit(&t->heap_lock, 0, memory_order_release) == 2)
+        syscall(SYS_futex, &t->heap_lock, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     _hak_decay_release();
-    return false;
 }
 
 /* ----------------------------------------------------------------- spares */
@@ -344,10 +345,10 @@ static size_t spares_drop(struct hak_thread *t, bool all, uint64_t now)
 static void spare_steal(struct hak_thread *o, void *arg)
 {
     struct hak_slab **got = arg;
-    if (*got != NULL || HAK_RELAXED_GET(o->nspare) == 0 || !heap_trylock(o))
+    if (*got != NULL || HAK_RELAXED_GET(o->nspare) == 0 || !_hak_heap_trylock(o))
         return;
     *got = spare_take(o);
-    _hak_heap_unlock(o);
+    _hak_heap_unlock_borrowed(o);
 }
 
 /* A free slab for t: its own spare, the pool's, another thread's spare,
@@ -584,7 +585,7 @@ static bool abandoned_reap(struct hak_thread *t, struct hak_slab *s, void *head,
 static bool owned_reclaim(struct hak_thread *t, struct hak_thread *o, struct hak_slab *s,
                           void *head, void *tail, uint32_t n, bool track)
 {
-    if (!HAK_HEAP_LOCKED || !heap_trylock(o))
+    if (!HAK_HEAP_LOCKED || !_hak_heap_trylock(o))
         return false;
     bool mine = atomic_load_explicit(&s->xowner, memory_order_relaxed) == o->id &&
                 s->list == HAK_SLAB_FULL;
@@ -602,7 +603,7 @@ static bool owned_reclaim(struct hak_thread *t, struct hak_thread *o, struct hak
             list_push(o, s, HAK_SLAB_PARTIAL);
         }
     }
-    _hak_heap_unlock(o);
+    _hak_heap_unlock_borrowed(o);
     return mine;
 }
 
@@ -618,7 +619,7 @@ static bool owned_reclaim(struct hak_thread *t, struct hak_thread *o, struct hak
 static HAK_NOINLINE void full_orphan(struct hak_thread *t, struct hak_slab *s)
 {
     struct hak_thread *o = atomic_load_explicit(&s->xowner_t, memory_order_relaxed);
-    if (o == NULL || !heap_trylock(o))
+    if (o == NULL || !_hak_heap_trylock(o))
         return;
     /* Still o's, full, and half back: s may have been given back and
      * formatted again since the pusher looked. */
@@ -631,7 +632,7 @@ static HAK_NOINLINE void full_orphan(struct hak_thread *t, struct hak_slab *s)
         slab_abandon_locked(t, s);
         abandon_drop();
     }
-    _hak_heap_unlock(o);
+    _hak_heap_unlock_borrowed(o);
 }
 
 static HAK_NOINLINE bool last_blocks_back(struct hak_thread *t, struct hak_slab *s, void *head,
@@ -1416,9 +1417,9 @@ struct spare_purge {
 static void spares_purge(struct hak_thread *t, void *arg)
 {
     struct spare_purge *p = arg;
-    if (HAK_RELAXED_GET(t->nspare) != 0 && heap_trylock(t)) {
+    if (HAK_RELAXED_GET(t->nspare) != 0 && _hak_heap_trylock(t)) {
         p->bytes += spares_drop(t, p->all, p->now);
-        _hak_heap_unlock(t);
+        _hak_heap_unlock_borrowed(t);
     }
 }
 
