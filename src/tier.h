@@ -112,7 +112,9 @@ static inline void _hak_chain_to_array(void **head, size_t n, void **out, size_t
     *head = put < n ? b : NULL;
 }
 
-/* Largest batch the stack moves in one step. */
+/* Largest batch the stack moves through an array (on its stack) in one
+ * step, and largest spill: a refill into a list tier, as a chain, is
+ * bounded by the tier's cap alone (stack.c). */
 #define HAK_BATCH_MAX 128
 
 /* The plan's tiers, top first, ending with the SuperSlab tier. */

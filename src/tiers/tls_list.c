@@ -101,10 +101,13 @@ static size_t tls_spill(struct hak_thread *t, unsigned cls)
         return 0;
     HAK_RELAXED_ADD(c->spills, 1);
     c->spilled = true;
-    /* Half the list goes, whatever the batch: a thread that frees a run
-     * of blocks then spills once per cap/2 frees, not once per batch (the
-     * batch is the refill's to adapt; it shrinks here so the next refill
-     * takes less). */
+    /* Half the list goes, whatever the batch, up to the stack's
+     * HAK_BATCH_MAX: a thread that frees a run of blocks then spills once
+     * per cap/2 frees (128 at most), not once per batch (the batch is the
+     * refill's to adapt; it shrinks here so the next refill takes less).
+     * Unbounded, a program that swings by nearly the cap (a thousand
+     * 1 KiB blocks, cap 1024) moved 512 blocks down and back a round, not
+     * 128: gbench batch/count:1000/size:1024 ran at half the rate. */
     c->batch = c->batch / 2 < HAK_TLS_BATCH_MIN ? HAK_TLS_BATCH_MIN : c->batch / 2;
     return l->cap / 2 > HAK_TLS_BATCH_MIN ? l->cap / 2 : HAK_TLS_BATCH_MIN;
 }
