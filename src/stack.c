@@ -174,11 +174,18 @@ static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
         if (t->idle.tick - t->idle.last[cls] < HAK_IDLE_TICKS)
             continue;
         for (unsigned level = 0; level < _hak_plan_depth; level++) {
+            const struct hak_tier_ops *ops = _hak_plan_ops[level];
             size_t k;
-            while ((k = _hak_plan_ops[level]->pop_batch(t, cls, buf, HAK_BATCH_MAX)) > 0)
-                _hak_ss_push_batch(t, buf, k);
-            if (_hak_plan_ops[level]->idle != NULL)
-                _hak_plan_ops[level]->idle(t, cls);
+            void *head, *tail;
+            if (takes_chains(ops)) {
+                if ((k = ops->pop_chain(t, cls, SIZE_MAX, &head, &tail)) > 0)
+                    _hak_ss_push_chain(t, head, k);
+            } else {
+                while ((k = ops->pop_batch(t, cls, buf, HAK_BATCH_MAX)) > 0)
+                    _hak_ss_push_batch(t, buf, k);
+            }
+            if (ops->idle != NULL)
+                ops->idle(t, cls);
         }
         _hak_ss_idle(t, cls);
         /* Not again until it has been idle that long once more. */

@@ -25,7 +25,8 @@
  *   pop_chain  (list tiers and the SuperSlab tier; NULL in the array
  *              tiers, fast and magazine) detaches up to n
  *              blocks as such a chain and returns how many. The SuperSlab
- *              tier's may leave the tail unknown (NULL), as above.
+ *              tier's may leave the tail unknown (NULL), as above, and
+ *              so does a list tier's that gives its whole list.
  *              The chain operations let a batch move between a tier and
  *              the slabs' free lists without being copied to an array and
  *              linked again. Not under valgrind: their links are plain.

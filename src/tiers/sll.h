@@ -4,7 +4,7 @@
  * the tier below (fixed halves, or a batch that adapts).
  *
  * Invariant: head links n free blocks of one class through their first
- * word; n <= cap; cap = 0 makes every pop miss and every push refuse.
+ * word, the last link NULL; n <= cap; cap = 0 makes every pop miss and every push refuse.
  * n is written by the owning thread only; the statistics read it from
  * other threads, hence the relaxed accesses. The batch operations, which
  * run under valgrind when a list tier is switched on there, reach the
@@ -134,11 +134,19 @@ static inline size_t _hak_sll_push_chain(struct hak_sll *l, void **head, void *t
     return n;
 }
 
-/* Detaches up to n blocks, newest first, as a chain. */
+/* Detaches up to n blocks, newest first, as a chain. The whole list goes
+ * unwalked, its tail unknown (NULL): the slabs it goes to walk it anyway,
+ * to find each block's slab (the idle sweep, bench/rounds). */
 static inline size_t _hak_sll_pop_chain(struct hak_sll *l, size_t n, void **head, void **tail)
 {
-    if (n > l->n)
+    if (n >= l->n) {
         n = l->n;
+        *head = l->head;
+        *tail = NULL;
+        l->head = NULL;
+        HAK_RELAXED_SET(l->n, 0);
+        return n;
+    }
     if (n == 0)
         return 0;
     void *last = _hak_chain_nth(l->head, n);
