@@ -4,11 +4,12 @@
  * the tier below (fixed halves, or a batch that adapts).
  *
  * Invariant: head links n free blocks of one class through their first
- * word, the last link NULL; n <= cap; cap = 0 makes every pop miss and every push refuse.
- * n is written by the owning thread only; the statistics read it from
- * other threads, hence the relaxed accesses. The batch operations, which
- * run under valgrind when a list tier is switched on there, reach the
- * links through track.h so memcheck keeps free blocks inaccessible.
+ * word, the last link NULL; n <= cap; cap = 0 makes every pop miss and
+ * every push refuse. n is written by the owning thread only; the
+ * statistics read it from other threads, hence the relaxed accesses. The
+ * batch operations, which run under valgrind when a list tier is switched
+ * on there, reach the links through track.h so memcheck keeps free blocks
+ * inaccessible.
  */
 #ifndef HAK_TIERS_SLL_H
 #define HAK_TIERS_SLL_H
