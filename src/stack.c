@@ -157,23 +157,56 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
 }
 
 /* A class none of whose slow paths ran in the last HAK_IDLE_TICKS slow
- * paths of the thread's other classes is idle: the blocks its caches
- * hold go back to their slabs, so slabs that hold little else empty and
- * serve the classes in use, the class's current slab too; and the caps a
- * tier grew for it go back to where they began. (A program that works in
- * phases, each on a few sizes, otherwise keeps every phase's slabs pinned
- * by a few cached blocks.) Counted in slow paths, not time, the sweep
- * costs the fast paths nothing; a class that lives on its caches alone is
- * flushed needlessly at most once per HAK_IDLE_TICKS slow paths. */
-#define HAK_IDLE_TICKS 64
+ * paths of the thread's other classes, and whose top cache has the same
+ * block on top as when the sweep last looked, is idle: the blocks its
+ * caches hold go back to their slabs, so slabs that hold little else
+ * empty and serve the classes in use, the class's current slab too; and
+ * the caps a tier grew for it go back to where they began. (A program
+ * that works in phases, each on a few sizes, otherwise keeps every
+ * phase's slabs pinned by a few cached blocks.) Counted in slow paths,
+ * not time, the sweep costs the fast paths nothing. The top block tells a
+ * class the program still uses from its cache alone (larson's twenty
+ * classes at random, each quiet on the slow paths for a while) from one
+ * it left: with the ticks alone, 16 of them cost larson 2T 10% of its
+ * rate in flushes and refills, and 64 left bench/rounds' last phases
+ * pinned. A class that lives on one cached block (malloc and free of one
+ * size in turn) is flushed needlessly at most once per HAK_IDLE_TICKS
+ * slow paths. */
+#define HAK_IDLE_TICKS 16
+
+/* The block on top of cls's top cache, NULL if none: taken and put back
+ * where it was (a tier that gave a block has room for it). */
+static void *cache_top(struct hak_thread *t, unsigned cls)
+{
+    const struct hak_tier_ops *ops = _hak_plan_ops[0];
+    void *b = ops->pop(t, cls);
+    if (b != NULL && !ops->push(t, cls, b))
+        _hak_ss_push_batch(t, &b, 1);
+    return b;
+}
 
 static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
 {
     void *buf[HAK_BATCH_MAX];
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
-        if (t->idle.tick - t->idle.last[cls] < HAK_IDLE_TICKS)
+        /* Looked at from half the ticks on, so that the top block at the
+         * full count is compared with one at most a sweep old. */
+        uint32_t age = t->idle.tick - t->idle.last[cls];
+        if (age < HAK_IDLE_TICKS / 2)
             continue;
-        for (unsigned level = 0; level < _hak_plan_depth; level++) {
+        void *top = _hak_plan_depth > 0 ? cache_top(t, cls) : NULL;
+        bool used = top != t->idle.top[cls];
+        t->idle.top[cls] = top;
+        if (used || age < HAK_IDLE_TICKS)
+            continue;
+        /* Emptied, and nothing since: only a slow path of the class fills
+         * a tier below the top, and it clears the bit. Its current slab,
+         * if it kept one, is still looked at: blocks other threads held
+         * may have come back. */
+        bool empty = top == NULL && (t->idle.swept >> cls & 1);
+        if (empty && t->ss[cls].cur == NULL)
+            continue;
+        for (unsigned level = 0; level < _hak_plan_depth && !empty; level++) {
             const struct hak_tier_ops *ops = _hak_plan_ops[level];
             size_t k;
             void *head, *tail;
@@ -188,14 +221,14 @@ static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
                 ops->idle(t, cls);
         }
         _hak_ss_idle(t, cls);
-        /* Not again until it has been idle that long once more. */
-        t->idle.last[cls] = t->idle.tick;
+        t->idle.swept |= (uint64_t)1 << cls;
     }
 }
 
 static void idle_tick(struct hak_thread *t, unsigned cls)
 {
     t->idle.last[cls] = ++t->idle.tick;
+    t->idle.swept &= ~((uint64_t)1 << cls);
     if (hak_unlikely((t->idle.tick & (HAK_IDLE_TICKS - 1)) == 0))
         idle_sweep(t);
 }

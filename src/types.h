@@ -190,11 +190,15 @@ struct hak_thread {
     struct hak_slab *spare;
     uint32_t nspare, spare_max;
     struct hak_ss_counters ctr;
-    /* The idle-class sweep (stack.c): slow-path calls so far, and the
-     * count at each class's last one. */
+    /* The idle-class sweep (stack.c): slow-path calls so far, the count
+     * at each class's last one, the block on top of each class's cache
+     * when the sweep last looked, and the classes it emptied that have
+     * had no slow path since. */
     struct hak_idle {
         uint32_t tick;
         uint32_t last[HAK_NCLASSES];
+        void *top[HAK_NCLASSES];
+        uint64_t swept;
     } idle;
 
     /* Cold. */

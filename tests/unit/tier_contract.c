@@ -371,8 +371,9 @@ static void *idle_gives_back(void *arg)
         _hak_stack_free(t, idle, b[i]);
     /* Cached, so still out of their slab. */
     EXPECT(s->used > 0);
-    /* A few slow paths of another class: too few to call the first idle. */
-    for (int i = 0; i < 20; i++)
+    /* A few slow paths of another class: too few to call the first idle
+     * (HAK_IDLE_TICKS, stack.c, is 16). */
+    for (int i = 0; i < 4; i++)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
     EXPECT(s->used > 0);
     EXPECT(t->ss[idle].cur == s);
@@ -385,6 +386,54 @@ static void *idle_gives_back(void *arg)
     EXPECT(!s->in_use || s->cls != idle);
     return NULL;
 }
+
+/* ---- the stack: a class used from its cache alone, with no slow path
+ * of its own, is not idle ---- */
+static void *cache_use_is_not_idle(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const struct hak_tier_ops *top = _hak_plan_ops[0];
+    const unsigned used = 5, busy = 19;
+    /* P blocks out of the cache, P prime: the block on top, swapped with
+     * one of them at each step, comes back only every P + 1 steps, so no
+     * two sweeps in a row find the same one. */
+    enum { P = 61, CACHED = 8 };
+    void *out[P], *b[CACHED];
+    for (int i = 0; i < P; i++)
+        out[i] = _hak_stack_alloc(t, used);
+    for (int i = 0; i < CACHED; i++)
+        b[i] = _hak_stack_alloc(t, used);
+    struct hak_slab *s = t->ss[used].cur;
+    for (int i = 0; i < CACHED; i++)
+        _hak_stack_free(t, used, b[i]);
+    /* Between the other class's slow paths the program frees one block of
+     * the class and takes another, from the top cache, as its fast paths
+     * would. */
+    for (int i = 0; i < 1000; i++) {
+        _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
+        void *x = top->pop(t, used);
+        EXPECT(x != NULL);
+        if (x == NULL)
+            break;
+        EXPECT(top->push(t, used, out[i % P]));
+        out[i % P] = x;
+    }
+    /* Its blocks stayed cached and its slab its own: with the slow paths
+     * alone to go by, the sweep gave them back. */
+    EXPECT(held(t, top) >= CACHED);
+    EXPECT(t->ss[used].cur == s);
+    for (int i = 0; i < P; i++)
+        _hak_stack_free(t, used, out[i]);
+    _hak_stack_flush(t);
+    return NULL;
+}
+
+START_TEST(test_cache_use_is_not_idle)
+{
+    run_in_thread(cache_use_is_not_idle, NULL);
+}
+END_TEST
 
 /* ---- the stack: only the tier that missed is refilled ---- */
 static void *refill_only_the_top(void *arg)
@@ -706,8 +755,10 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_stats_add_up, 0, n);
     tcase_add_test(tc, test_superslab_contract);
     tcase_add_test(tc, test_superslab_chains);
-    if (_hak_plan_depth > 0)
+    if (_hak_plan_depth > 0) {
         tcase_add_test(tc, test_idle_gives_back);
+        tcase_add_test(tc, test_cache_use_is_not_idle);
+    }
     if (_hak_plan_depth > 1)
         tcase_add_test(tc, test_refill_only_the_top);
 #if HAK_TIER_TLS_LIST
