@@ -18,13 +18,13 @@ static bool fast_push(struct hak_thread *t, unsigned cls, void *b)
     return _hak_fast_push_inline(t, cls, b);
 }
 
+/* Oldest first: the blocks at the bottom of the array are the coldest. */
 static void *fast_peek(const struct hak_thread *t, unsigned cls)
 {
     const struct hak_fast_class *c = &t->fast.c[cls];
     return c->n != 0 ? c->slot[c->n - 1] : NULL;
 }
 
-/* Oldest first: the blocks at the bottom of the array are the coldest. */
 static size_t fast_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
     struct hak_fast_class *c = &t->fast.c[cls];
