@@ -174,27 +174,19 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
  * slow paths. */
 #define HAK_IDLE_TICKS 16
 
-/* The block on top of cls's top cache, NULL if none: taken and put back
- * where it was (a tier that gave a block has room for it). */
-static void *cache_top(struct hak_thread *t, unsigned cls)
-{
-    const struct hak_tier_ops *ops = _hak_plan_ops[0];
-    void *b = ops->pop(t, cls);
-    if (b != NULL && !ops->push(t, cls, b))
-        _hak_ss_push_batch(t, &b, 1);
-    return b;
-}
-
 static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
 {
     void *buf[HAK_BATCH_MAX];
     for (unsigned cls = 0; cls < HAK_NCLASSES; cls++) {
         /* Looked at from half the ticks on, so that the top block at the
-         * full count is compared with one at most a sweep old. */
+         * full count is usually compared with the one a sweep before (with
+         * an older one if the class had a slow path just before that
+         * sweep: a match then flushes a class in use, which costs it a
+         * refill, never a block). */
         uint32_t age = t->idle.tick - t->idle.last[cls];
         if (age < HAK_IDLE_TICKS / 2)
             continue;
-        void *top = _hak_plan_depth > 0 ? cache_top(t, cls) : NULL;
+        void *top = _hak_plan_depth > 0 ? _hak_plan_ops[0]->peek(t, cls) : NULL;
         bool used = top != t->idle.top[cls];
         t->idle.top[cls] = top;
         if (used || age < HAK_IDLE_TICKS)
@@ -294,6 +286,9 @@ void _hak_stack_trim(struct hak_thread *t)
     for (unsigned level = 0; level < _hak_plan_depth; level++)
         if (_hak_plan_ops[level]->trim != NULL)
             _hak_plan_ops[level]->trim(t, sinks[level]);
+    /* The depot's blocks may have gone to a tier below the magazine with
+     * no slow path of their class: every class is swept again. */
+    t->idle.swept = 0;
 }
 
 void _hak_stack_fork(int phase)

@@ -62,6 +62,12 @@ struct hak_tier_ops {
     size_t (*push_batch)(struct hak_thread *t, unsigned cls, void **in, size_t n);
     size_t (*push_chain)(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n);
     size_t (*pop_chain)(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
+    /* The block the next pop of cls would return from what the tier
+     * holds for t, NULL if it holds none (a pop may still find one it
+     * shares between threads, in the magazine depot), without taking it
+     * or changing anything (the idle sweep, stack.c). Cache tiers only:
+     * NULL in the SuperSlab tier. */
+    void *(*peek)(const struct hak_thread *t, unsigned cls);
     size_t (*refill)(struct hak_thread *t, unsigned cls);
     size_t (*spill)(struct hak_thread *t, unsigned cls);
     void (*flush)(struct hak_thread *t, hak_sink_fn below);

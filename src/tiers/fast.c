@@ -18,6 +18,12 @@ static bool fast_push(struct hak_thread *t, unsigned cls, void *b)
     return _hak_fast_push_inline(t, cls, b);
 }
 
+static void *fast_peek(const struct hak_thread *t, unsigned cls)
+{
+    const struct hak_fast_class *c = &t->fast.c[cls];
+    return c->n != 0 ? c->slot[c->n - 1] : NULL;
+}
+
 /* Oldest first: the blocks at the bottom of the array are the coldest. */
 static size_t fast_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
@@ -107,6 +113,7 @@ const struct hak_tier_ops _hak_fast_ops = {
     .pop = fast_pop,
     .push = fast_push,
     .pop_batch = fast_pop_batch,
+    .peek = fast_peek,
     .push_batch = fast_push_batch,
     .push_chain = fast_push_chain,
     .refill = fast_refill,

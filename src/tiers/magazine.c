@@ -158,6 +158,15 @@ static bool mag_push(struct hak_thread *t, unsigned cls, void *b)
            (make_room(t, cls) && _hak_magazine_push_inline(t, cls, b));
 }
 
+/* The loaded magazine's top round, else prev's, which a pop would swap
+ * in. Not the depot's, which a pop may take but a look must not. */
+static void *mag_peek(const struct hak_thread *t, unsigned cls)
+{
+    const struct hak_magazine_class *c = &t->magazine.c[cls];
+    const struct hak_magazine *m = c->loaded != NULL && c->loaded->n != 0 ? c->loaded : c->prev;
+    return m != NULL && m->n != 0 ? m->round[m->n - 1] : NULL;
+}
+
 static size_t mag_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t n)
 {
     size_t k = 0;
@@ -325,6 +334,7 @@ const struct hak_tier_ops _hak_magazine_ops = {
     .pop = mag_pop,
     .push = mag_push,
     .pop_batch = mag_pop_batch,
+    .peek = mag_peek,
     .push_batch = mag_push_batch,
     .push_chain = mag_push_chain,
     .refill = mag_refill,

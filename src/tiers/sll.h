@@ -135,6 +135,9 @@ static inline size_t _hak_sll_push_chain(struct hak_sll *l, void **head, void *t
     return n;
 }
 
+/* The block the next pop returns, NULL if none. */
+static inline void *_hak_sll_peek(const struct hak_sll *l) { return l->head; }
+
 /* Detaches up to n blocks, newest first, as a chain. The whole list goes
  * unwalked, its tail unknown (NULL): the slabs it goes to walk it anyway,
  * to find each block's slab (the idle sweep, bench/rounds). */

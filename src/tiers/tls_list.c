@@ -41,6 +41,11 @@ static size_t tls_push_chain(struct hak_thread *t, unsigned cls, void **head, vo
     return _hak_sll_push_chain(&t->tls_list.l[cls], head, tail, n);
 }
 
+static void *tls_peek(const struct hak_thread *t, unsigned cls)
+{
+    return _hak_sll_peek(&t->tls_list.l[cls]);
+}
+
 static size_t tls_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
 {
     return _hak_sll_pop_chain(&t->tls_list.l[cls], n, head, tail);
@@ -160,6 +165,7 @@ const struct hak_tier_ops _hak_tls_list_ops = {
     .push_batch = tls_push_batch,
     .push_chain = tls_push_chain,
     .pop_chain = tls_pop_chain,
+    .peek = tls_peek,
     .refill = tls_refill,
     .spill = tls_spill,
     .flush = tls_flush,

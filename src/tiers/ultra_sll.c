@@ -42,6 +42,11 @@ static size_t ultra_push_chain(struct hak_thread *t, unsigned cls, void **head, 
     return _hak_sll_push_chain(&t->ultra_sll.l[cls], head, tail, n);
 }
 
+static void *ultra_peek(const struct hak_thread *t, unsigned cls)
+{
+    return _hak_sll_peek(&t->ultra_sll.l[cls]);
+}
+
 static size_t ultra_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head,
                               void **tail)
 {
@@ -107,6 +112,7 @@ const struct hak_tier_ops _hak_ultra_sll_ops = {
     .push_batch = ultra_push_batch,
     .push_chain = ultra_push_chain,
     .pop_chain = ultra_pop_chain,
+    .peek = ultra_peek,
     .refill = ultra_refill,
     .spill = ultra_spill,
     .flush = ultra_flush,

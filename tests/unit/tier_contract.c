@@ -126,6 +126,28 @@ static void *empty_pop(void *arg)
     return NULL;
 }
 
+/* ---- peek shows the next pop and changes nothing ---- */
+static void *peek_is_the_next_pop(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    drain_shared(t, c->ops);
+    EXPECT(c->ops->peek(t, c->cls) == NULL);
+    /* Two: every tier holds at least two blocks of a class (tier.h). */
+    for (int i = 0; i < 2; i++)
+        EXPECT(c->ops->push(t, c->cls, take(t, c->cls)));
+    for (int i = 1; i >= 0; i--) {
+        void *p = c->ops->peek(t, c->cls);
+        EXPECT(held(t, c->ops) == (uint64_t)i + 1);
+        void *q = c->ops->pop(t, c->cls);
+        EXPECT(p == q && q != NULL);
+        if (q != NULL)
+            ss_push(t, q);
+    }
+    EXPECT(c->ops->peek(t, c->cls) == NULL);
+    return NULL;
+}
+
 /* ---- push until refused; everything pushed pops back ---- */
 static void *push_until_refused(void *arg)
 {
@@ -619,6 +641,7 @@ static struct ctx ctx_for(int i)
 
 CONTRACT_TEST(empty_pop)
 CONTRACT_TEST(push_until_refused)
+CONTRACT_TEST(peek_is_the_next_pop)
 CONTRACT_TEST(batches_conserve)
 CONTRACT_TEST(chains_conserve)
 CONTRACT_TEST(chain_without_tail)
@@ -747,6 +770,7 @@ static Suite *suite(void)
     int n = (int)(_hak_plan_depth * NCLASSES_TESTED);
     tcase_add_loop_test(tc, test_empty_pop, 0, n);
     tcase_add_loop_test(tc, test_push_until_refused, 0, n);
+    tcase_add_loop_test(tc, test_peek_is_the_next_pop, 0, n);
     tcase_add_loop_test(tc, test_batches_conserve, 0, n);
     tcase_add_loop_test(tc, test_chains_conserve, 0, n);
     tcase_add_loop_test(tc, test_chain_without_tail, 0, n);
