@@ -1049,8 +1049,7 @@ static size_t uncarved(const struct hak_slab *s)
 /* Blocks on s's free list: every block carved is out (used) or on it. */
 static uint32_t free_len(const struct hak_slab *s)
 {
-    uint32_t carved = (uint32_t)(s->bump - _hak_slab_start(s));
-    return hak_block_index(s->div_inv, s->div_shift, carved) - s->used;
+    return s->capacity - (uint32_t)uncarved(s) - s->used;
 }
 
 /* Up to n blocks of s (t's, not tracked) as a chain, in slab_take's
