@@ -87,7 +87,9 @@ static void refill(struct hak_thread *t, unsigned level, unsigned cls, size_t wa
         pass_give(t, level + 1, cls, buf + kept, got - kept);
         return;
     }
-    if (got == want)
+    /* A short array is what the slabs had to give (superslab.c,
+     * slab_take): the chain would top it up from fresh pages. */
+    if (got == want || !chain)
         return;
     void *head, *tail;
     size_t k = _hak_ss_pop_chain(t, cls, want - got, &head, &tail);

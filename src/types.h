@@ -90,6 +90,7 @@ struct hak_slab {
     uint32_t used;              /* blocks out of the slab (program, caches,
                                  * remote runs and queue) */
     uint16_t index;             /* position in its SuperSlab */
+    bool remote_seen;           /* other threads have given blocks back */
     struct hak_slab *next, *prev;
 
     /* Written by other threads (every remote push), so on its own line. */

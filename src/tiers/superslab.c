@@ -383,6 +383,7 @@ static void slab_format(struct hak_slab *s, unsigned cls, struct hak_thread *own
     s->bump = start;
     s->free = NULL;
     s->used = 0;
+    s->remote_seen = false;
     s->list = HAK_SLAB_NONE;
     s->next = s->prev = s->abandoned_next = s->abandoned_prev = NULL;
     atomic_store_explicit(&s->xused_hint, 0, memory_order_relaxed);
@@ -411,6 +412,7 @@ static uint32_t slab_drain(struct hak_slab *s)
     }
     s->free = head;
     s->used -= n;
+    s->remote_seen = true;
     HAK_TRACE(_hak_tls, HAK_EV_DRAIN, s->cls, head);
     HAK_DEBUG(_hak_debug_slab_check("drain", s));
     return n;
@@ -780,33 +782,42 @@ static struct hak_slab *scan_full_noted(struct hak_thread *t, unsigned cls)
     return scan_full(t, cls, SCAN_MAX);
 }
 
+/* cls's cur, if any, is spent: it goes to the full list, and another slab
+ * becomes cur. false: none could be had (out of memory). */
+static bool next_slab(struct hak_thread *t, unsigned cls)
+{
+    struct hak_slab *s = t->ss[cls].cur;
+    if (s != NULL) {
+        slab_unlink(t, s);
+        list_push(t, s, HAK_SLAB_FULL);
+    }
+    if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full_noted(t, cls)) == NULL &&
+        (s = adopt(t, cls)) == NULL) {
+        if ((s = slab_acquire(t)) == NULL)
+            return false;
+        slab_format(s, cls, t);
+        HAK_RELAXED_ADD(t->ctr.slabs_acquired, 1);
+    }
+    slab_make_cur(t, s);
+    return true;
+}
+
 static void *pop_slow(struct hak_thread *t, unsigned cls)
 {
-    struct hak_ss_class *c = &t->ss[cls];
     _hak_ss_run_flush(t);
     for (;;) {
-        struct hak_slab *s = c->cur;
-        if (s != NULL) {
-            if (s->free != NULL || slab_drain(s) > 0 || slab_carve(s)) {
-                void *b = s->free;
-                void *next = _hak_link_get(b);
-                HAK_DEBUG(_hak_debug_check_link("malloc", cls, next));
-                s->free = next;
-                s->used++;
-                HAK_RELAXED_ADD(t->ctr.out, 1);
-                return b;
-            }
-            slab_unlink(t, s);
-            list_push(t, s, HAK_SLAB_FULL);
+        struct hak_slab *s = t->ss[cls].cur;
+        if (s != NULL && (s->free != NULL || slab_drain(s) > 0 || slab_carve(s))) {
+            void *b = s->free;
+            void *next = _hak_link_get(b);
+            HAK_DEBUG(_hak_debug_check_link("malloc", cls, next));
+            s->free = next;
+            s->used++;
+            HAK_RELAXED_ADD(t->ctr.out, 1);
+            return b;
         }
-        if ((s = scan_full(t, cls, SCAN_STEP)) == NULL && (s = scan_full_noted(t, cls)) == NULL &&
-            (s = adopt(t, cls)) == NULL) {
-            if ((s = slab_acquire(t)) == NULL)
-                return NULL;
-            slab_format(s, cls, t);
-            HAK_RELAXED_ADD(t->ctr.slabs_acquired, 1);
-        }
-        slab_make_cur(t, s);
+        if (!next_slab(t, cls))
+            return NULL;
     }
 }
 
@@ -820,6 +831,18 @@ void *_hak_ss_pop_slow(struct hak_thread *t, unsigned cls)
     void *b = pop_slow(t, cls);
     _hak_decay_release();
     return b;
+}
+
+/* For the batch refills, whose cur is spent: as a slow pop does, puts the
+ * thread's remote runs on their queues and moves on to another slab, but
+ * takes no block, so a fresh slab's first refill is carved whole. */
+static bool refill_next_slab(struct hak_thread *t, unsigned cls)
+{
+    _hak_decay_hold();
+    _hak_ss_run_flush(t);
+    bool ok = next_slab(t, cls);
+    _hak_decay_release();
+    return ok;
 }
 
 /* s, full, has blocks on its remote queue (cls: its class, as read before
@@ -994,17 +1017,22 @@ static size_t free_take(struct hak_slab *s, void **out, size_t n)
 }
 
 /* Takes up to n blocks of s (t's, not tracked): its free list first, then
- * what other threads gave back (so a slab whose blocks come back remotely,
- * a producer's, reuses them before it touches a fresh page), then its
- * uncarved area, whose blocks go out unlinked: a refill writes no fresh
- * page, the program does when it gets the block. */
-static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, size_t n)
+ * what other threads gave back, then its uncarved area, whose blocks go
+ * out unlinked: a refill writes no fresh page, the program does when it
+ * gets the block. But a slab whose blocks come back from other threads (a
+ * producer's) gives the freed blocks alone when it has any (*stop: the
+ * refill ends with them): topped up from the uncarved area, the refills
+ * touched fresh pages while more blocks were on their way back, and
+ * carved a producer's slabs whole. */
+static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, size_t n,
+                        bool *stop)
 {
     size_t k = free_take(s, out, n);
     if (k < n && slab_drain(s) > 0)
         k += free_take(s, out + k, n - k);
     size_t listed = k;
-    char *bump = s->bump, *end = _hak_slab_end(s);
+    *stop = listed != 0 && s->remote_seen;
+    char *bump = s->bump, *end = *stop ? bump : _hak_slab_end(s);
     for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs)
         out[k] = bump;
     s->bump = bump;
@@ -1052,15 +1080,15 @@ static uint32_t free_len(const struct hak_slab *s)
     return s->capacity - (uint32_t)uncarved(s) - s->used;
 }
 
-/* Up to n blocks of s (t's, not tracked) as a chain, in slab_take's
- * order; uncarved blocks are linked as they go. When rest is not NULL
+/* Up to n blocks of s (t's, not tracked) as a chain, as slab_take
+ * chooses them; uncarved blocks are linked as they go. When rest is not NULL
  * and s's whole free list fits, it is taken whole and unwalked, as *rest
  * (NULL-terminated, after *head..*tail): its links are lines the threads
  * that gave the blocks back wrote last, and a walk here would wait on
  * each in turn, where the allocations that take them overlap the waits
  * with the program's work. */
 static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n, void **head,
-                              void **tail, void **rest)
+                              void **tail, void **rest, bool *stop)
 {
     void *first = NULL, *last = NULL;
     size_t k = 0;
@@ -1081,7 +1109,8 @@ static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n
         if (k < n && slab_drain(s) > 0)
             k += free_take_chain(s, n - k, &first, &last);
     }
-    size_t carve = uncarved(s);
+    *stop = k != 0 && s->remote_seen;
+    size_t carve = *stop ? 0 : uncarved(s);
     if (carve > n - k)
         carve = n - k;
     if (carve != 0) {
@@ -1116,13 +1145,13 @@ size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **he
     while (k < n) {
         struct hak_slab *s = t->ss[cls].cur;
         void *h = NULL, *tl = NULL;
-        size_t got = s != NULL ? slab_take_chain(t, s, n - k, &h, &tl, rest ? NULL : &rest) : 0;
+        bool stop = false;
+        size_t got =
+            s != NULL ? slab_take_chain(t, s, n - k, &h, &tl, rest ? NULL : &rest, &stop) : 0;
         if (got == 0) {
-            /* cur is spent: drain it, or move on to another slab. */
-            h = tl = _hak_ss_pop_slow(t, cls);
-            if (h == NULL)
+            if (!refill_next_slab(t, cls))
                 break;
-            got = 1;
+            continue;
         }
         if (h != NULL) {
             if (last != NULL)
@@ -1132,6 +1161,8 @@ size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **he
             last = tl;
         }
         k += got;
+        if (stop)                       /* slab_take says why */
+            break;
     }
     _hak_heap_unlock(t);
     /* An unwalked list goes last: only its end is NULL. */
@@ -1153,12 +1184,17 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
     _hak_heap_lock(t);
     while (k < n) {
         struct hak_slab *s = t->ss[cls].cur;
-        if (!HAK_TRACK_ON && s != NULL) {
-            k += slab_take(t, s, out + k, n - k);
-            if (k == n)
+        if (!HAK_TRACK_ON) {
+            bool stop = false;
+            size_t got = s != NULL ? slab_take(t, s, out + k, n - k, &stop) : 0;
+            k += got;
+            if (stop)                   /* slab_take says why */
                 break;
+            if (got == 0 && !refill_next_slab(t, cls))
+                break;
+            continue;
         }
-        /* cur is spent: drain it, or move on to another slab. */
+        /* Under valgrind every block is a tracked slow pop. */
         void *b = _hak_ss_pop_slow(t, cls);
         if (b == NULL)
             break;

@@ -13,7 +13,10 @@
  *     stack that also counts its blocks).
  *   - The owner drains xremote into free at these points only: when it
  *     has taken a slab's free list and before it takes from the bump area
- *     (blocks given back are reused before a fresh page), when it
+ *     (blocks given back are reused before a fresh page; and in a slab
+ *     other threads have given blocks back to, a batch that found freed
+ *     blocks carves none, so the pages a producer touches follow the
+ *     blocks it has out, not its batches), when it
  *     adopts a slab, when it trims or exits, and when a class of its own
  *     goes idle (its current slab). It never pops a free list it has not
  *     drained when that list is empty. A remote push to a slab
