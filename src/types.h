@@ -182,8 +182,10 @@ struct hak_thread {
         struct hak_slab *slab;
         void *head, *tail;
         uint32_t n;
+        uint32_t seen;          /* run_tick at its last block */
     } run[HAK_RUNS];
     uint32_t run_mask;
+    uint32_t run_tick;          /* blocks that joined a run, ever */
     struct hak_ss_class ss[HAK_NCLASSES];
     /* Empty slabs kept for the thread's next slab of any class, linked
      * through next, newest first; at most spare_max (0 for a state no

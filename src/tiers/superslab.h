@@ -41,7 +41,8 @@
  *     blocks: false sharing); it joins the thread's remote run for its slab
  *     (up to HAK_RUNS runs at once, a slab's in the slot its address
  *     picks), which goes on the slab's remote queue with one CAS when a
- *     block of another slab comes for that slot, when it is full, and at
+ *     block of another slab comes for that slot, when it is full, when
+ *     the thread's last RUN_MAX remote frees added none to it, and at
  *     the thread's slow malloc, trim and exit. A run holds at most one
  *     slab's blocks, so the runs hold at most HAK_RUNS slabs' worth.
  *   - In plans with cache tiers, a remote push that brings the queue of a

@@ -175,6 +175,69 @@ START_TEST(remote_free_reaches_owner_after_drain)
 }
 END_TEST
 
+/* ---- a run whose burst is over goes to its queue ---- */
+
+/* 2 * 64 - 1 blocks: with the one before them, 128 remote frees, two
+ * whole RUN_MAX (64, superslab.c) windows. */
+#define BURST 127
+
+struct burst_case {
+    void *x;
+    void *burst[BURST];
+};
+
+static void *burst_freer(void *arg)
+{
+    struct burst_case *bc = arg;
+    struct hak_thread *t = me();
+    struct hak_slab *s = _hak_slab_of(bc->x);
+    unsigned slot = _hak_run_slot(bc->x);
+    ss_push(t, bc->x);
+    /* Under valgrind a remote free is queued at once (track.h). */
+    if (HAK_TRACK_ON) {
+        for (int i = 0; i < BURST; i++)
+            ss_push(t, bc->burst[i]);
+        return NULL;
+    }
+    for (int i = 0; i < 62; i++)
+        ss_push(t, bc->burst[i]);
+    /* 63 frees since x's: its run waits. */
+    ck_assert_uint_eq(t->run[slot].n, 1);
+    ck_assert_uint_eq(atomic_load(&s->xremote), 0);
+    for (int i = 62; i < BURST; i++)
+        ss_push(t, bc->burst[i]);
+    /* A whole window without a block for it: on x's slab's queue, though
+     * no other slab came for its slot. */
+    ck_assert_uint_eq(t->run[slot].n, 0);
+    ck_assert_ptr_eq(_hak_remote_head(atomic_load(&s->xremote)), bc->x);
+    ck_assert_uint_eq(_hak_remote_len(atomic_load(&s->xremote)), 1);
+    _hak_ss_run_flush(t);
+    return NULL;
+}
+
+START_TEST(run_left_behind_by_a_burst_goes_home)
+{
+    struct hak_thread *t = me();
+    struct burst_case bc;
+    unsigned big = hak_size_class(2048), small[] = {hak_size_class(16), hak_size_class(32)};
+    bc.x = ss_pop(t, big);
+    /* The burst from a slab whose run is not x's (slabs HAK_RUNS apart
+     * share one). */
+    unsigned cls = small[0];
+    bc.burst[0] = ss_pop(t, cls);
+    if (_hak_run_slot(bc.burst[0]) == _hak_run_slot(bc.x)) {
+        ss_push(t, bc.burst[0]);
+        cls = small[1];
+        bc.burst[0] = ss_pop(t, cls);
+    }
+    for (int i = 1; i < BURST; i++)
+        bc.burst[i] = ss_pop(t, cls);
+    ck_assert_ptr_eq(_hak_slab_of(bc.burst[BURST - 1]), _hak_slab_of(bc.burst[0]));
+    ck_assert_uint_ne(_hak_run_slot(bc.x), _hak_run_slot(bc.burst[0]));
+    run(burst_freer, &bc);
+}
+END_TEST
+
 /* ---- remote frees of several slabs in turn: one push per slab ---- */
 
 #define TURNS 4
@@ -1014,6 +1077,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, carve_and_return_conserves_counts, 0, 5);
     tcase_add_test(tc, remote_free_reaches_owner_after_drain);
     tcase_add_test(tc, interleaved_remote_frees_pushed_per_slab);
+    tcase_add_test(tc, run_left_behind_by_a_burst_goes_home);
     tcase_add_test(tc, remote_free_goes_home);
     tcase_add_test(tc, exited_thread_slab_is_adopted);
     tcase_add_test(tc, abandoned_slab_released_by_last_free);
