@@ -1029,14 +1029,20 @@ static size_t free_take(struct hak_slab *s, void **out, size_t n)
     return k;
 }
 
+/* A refill that took `freed` blocks off s's free list and queue ends with
+ * them, carving none, if other threads give s's blocks back (a
+ * producer's slab): topped up from the uncarved area, the refills touched
+ * fresh pages while more blocks were on their way back, and carved a
+ * producer's slabs whole. A slab only its owner frees into tops up. */
+static bool refill_stops(const struct hak_slab *s, size_t freed)
+{
+    return freed != 0 && s->remote_seen;
+}
+
 /* Takes up to n blocks of s (t's, not tracked): its free list first, then
- * what other threads gave back, then its uncarved area, whose blocks go
- * out unlinked: a refill writes no fresh page, the program does when it
- * gets the block. But a slab whose blocks come back from other threads (a
- * producer's) gives the freed blocks alone when it has any (*stop: the
- * refill ends with them): topped up from the uncarved area, the refills
- * touched fresh pages while more blocks were on their way back, and
- * carved a producer's slabs whole. */
+ * what other threads gave back, then, unless refill_stops (*stop), its
+ * uncarved area, whose blocks go out unlinked: a refill writes no fresh
+ * page, the program does when it gets the block. */
 static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, size_t n,
                         bool *stop)
 {
@@ -1044,7 +1050,7 @@ static size_t slab_take(struct hak_thread *t, struct hak_slab *s, void **out, si
     if (k < n && slab_drain(s) > 0)
         k += free_take(s, out + k, n - k);
     size_t listed = k;
-    *stop = listed != 0 && s->remote_seen;
+    *stop = refill_stops(s, listed);
     char *bump = s->bump, *end = *stop ? bump : _hak_slab_end(s);
     for (size_t bs = s->block_size; k < n && bump < end; k++, bump += bs)
         out[k] = bump;
@@ -1122,7 +1128,7 @@ static size_t slab_take_chain(struct hak_thread *t, struct hak_slab *s, size_t n
         if (k < n && slab_drain(s) > 0)
             k += free_take_chain(s, n - k, &first, &last);
     }
-    *stop = k != 0 && s->remote_seen;
+    *stop = refill_stops(s, k);
     size_t carve = *stop ? 0 : uncarved(s);
     if (carve > n - k)
         carve = n - k;

@@ -193,8 +193,10 @@ static void *burst_freer(void *arg)
     struct hak_slab *s = _hak_slab_of(bc->x);
     unsigned slot = _hak_run_slot(bc->x);
     ss_push(t, bc->x);
-    /* Under valgrind a remote free is queued at once (track.h). */
+    /* Under valgrind a remote free is queued at once (track.h): no run. */
     if (HAK_TRACK_ON) {
+        ck_assert_uint_eq(t->run_mask, 0);
+        ck_assert_uint_eq(_hak_remote_len(atomic_load(&s->xremote)), 1);
         for (int i = 0; i < BURST; i++)
             ss_push(t, bc->burst[i]);
         return NULL;
