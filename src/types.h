@@ -149,6 +149,11 @@ struct hak_ss_class {
     struct hak_slab *partial;   /* have free or uncarved blocks */
     struct hak_slab *full;      /* had none when last looked at; may hold remote frees; */
     struct hak_slab *full_tail; /* oldest first, as their blocks tend to come back */
+    /* The carve bound of the class's chain refills (superslab.c,
+     * carve_bound): HAK_PAGE_SIZE << carve_shift bytes, and the idle
+     * tick of the last refill that carved. */
+    uint32_t carve_shift;
+    uint32_t carve_tick;
 };
 
 /* Counters the SuperSlab tier keeps for its thread. Blocks "out" left a

@@ -25,6 +25,9 @@
  *     by the pusher, the owner, or both), and the owner walks its full
  *     slabs before growing only when that bit is set (in plans with cache
  *     tiers; the others, whose full slabs publish no count, always do).
+ *   - A chain refill carves a page's worth of fresh blocks, more only
+ *     while the class keeps carving (superslab.c, carve_bound), so the
+ *     pages a class touches follow its high, not its batches.
  *   - While a slab is on its owner's full list, xused_hint holds its used
  *     count. A remote push that brings the queue to it returns the last
  *     blocks out: if the owner's heap lock is free, the pusher takes it
@@ -92,6 +95,10 @@
 /* Empty slabs a thread keeps for its next slab (superslab.c, spares): one
  * SuperSlab's worth, as many as a phase of a few classes empties. */
 #define HAK_SPARE_MAX HAK_SLABS_PER_SS
+/* A class's chain refills carve more than a page while each comes within
+ * this many of the thread's slow paths of the last (superslab.c,
+ * carve_bound). */
+#define HAK_CARVE_TICKS 8
 
 HAK_INLINE struct hak_superslab *_hak_ss_of(const void *p)
 {

@@ -789,6 +789,84 @@ START_TEST(given_back_blocks_reused_before_fresh_ones)
 }
 END_TEST
 
+/* ---- a chain refill carves a page, more only while the class keeps on ---- */
+
+#define CARVE_WANT 256
+
+/* A chain refill of up to CARVE_WANT blocks of cls, as the stack makes it
+ * at the thread's slow path number tick; its blocks go to out (*got of
+ * them). Returns how many it carved: the bump pointer's move in cls's
+ * current slab, which stays current. */
+static size_t carve_refill(struct hak_thread *t, unsigned cls, uint32_t tick, void **out,
+                           size_t *got)
+{
+    struct hak_slab *s = t->ss[cls].cur;
+    char *bump = s != NULL ? s->bump : NULL;
+    t->idle.tick = t->idle.last[cls] = tick;
+    void *head, *tail;
+    size_t k = _hak_ss_pop_chain(t, cls, CARVE_WANT, &head, &tail);
+    _hak_chain_to_array(&(void *){head}, k, out, k);
+    *got = k;
+    if (s == NULL)
+        s = t->ss[cls].cur;
+    ck_assert_ptr_eq(t->ss[cls].cur, s);
+    return (size_t)((char *)s->bump - (bump != NULL ? bump : (char *)_hak_slab_start(s))) /
+           hak_class_size(cls);
+}
+
+/* The blocks of cls in (HAK_PAGE_SIZE << shift) bytes, at least one. */
+static size_t carve_blocks(unsigned cls, unsigned shift)
+{
+    size_t n = (HAK_PAGE_SIZE << shift) / hak_class_size(cls);
+    return n > 0 ? n : 1;
+}
+
+/* Static: an array from malloc would be the thread's first block of some
+ * class, carved by a refill of the tier above. */
+static void *carve_out[4 * CARVE_WANT];
+
+static void *carve_grower(void *arg)
+{
+    unsigned cls = *(unsigned *)arg;
+    struct hak_thread *t = me();
+    void **b = carve_out;
+    size_t n = 0, got;
+    uint32_t tick = 100;
+    /* The first refill makes the slab and carves a page's worth; each
+     * that comes within HAK_CARVE_TICKS slow paths doubles it. */
+    for (unsigned shift = 0; shift < 3; shift++, tick += HAK_CARVE_TICKS) {
+        ck_assert_uint_eq(carve_refill(t, cls, tick, b + n, &got), carve_blocks(cls, shift));
+        ck_assert_uint_eq(got, carve_blocks(cls, shift));
+        n += got;
+    }
+    /* One that comes later is back at a page, and doubles again. */
+    tick += HAK_CARVE_TICKS;
+    ck_assert_uint_eq(carve_refill(t, cls, tick, b + n, &got), carve_blocks(cls, 0));
+    n += got;
+    ck_assert_uint_eq(carve_refill(t, cls, ++tick, b + n, &got), carve_blocks(cls, 1));
+    n += got;
+    /* One that finds blocks the program freed takes them, and a page. */
+    for (int i = 0; i < 3; i++)
+        ss_push(t, b[--n]);
+    ck_assert_uint_eq(carve_refill(t, cls, ++tick, b + n, &got), carve_blocks(cls, 0));
+    ck_assert_uint_eq(got, 3 + carve_blocks(cls, 0));
+    n += got;
+    for (size_t i = 0; i < n; i++)
+        ss_push(t, b[i]);
+    return NULL;
+}
+
+/* Not under valgrind, whose refills take arrays, not chains. */
+START_TEST(chain_refill_carves_a_page_then_more)
+{
+    if (HAK_TRACK_ON)
+        return;
+    /* 10 blocks a page (170 a slab); and 4 KiB, 16 a slab. */
+    unsigned cls = hak_size_class(_i == 0 ? 384 : 4096);
+    run(carve_grower, &cls);
+}
+END_TEST
+
 /* ---- a SuperSlab is not unmapped under a pusher still looking at it ---- */
 
 /* As fill_superslabs, but before the blocks go back a pusher is counted
@@ -1090,6 +1168,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, watched_superslab_stays_mapped, 0, 2);
     tcase_add_test(tc, freed_slabs_reused_before_cold_ones);
     tcase_add_test(tc, given_back_blocks_reused_before_fresh_ones);
+    tcase_add_loop_test(tc, chain_refill_carves_a_page_then_more, 0, 2);
     tcase_add_loop_test(tc, spares_are_bounded, 0, 2);
     if (HAK_HEAP_LOCKED) {
         tcase_add_test(tc, emptied_slab_serves_next_class);

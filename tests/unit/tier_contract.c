@@ -209,6 +209,37 @@ static void *batches_conserve(void *arg)
 
 /* ---- chains conserve blocks ---- */
 
+/* A chain of n blocks from the slabs, as _hak_ss_pop_chain gives it (its
+ * tail NULL if that is how it came) when one call gives them all: a
+ * refill that carves may give fewer (superslab.c, carve_bound), and the
+ * rest is appended, the tail found by a walk where it is not known. */
+static size_t ss_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail)
+{
+    size_t k = 0, piece_n = 0;
+    void *first = NULL, *piece = NULL, *last = NULL;
+    while (k < n) {
+        void *h, *tl;
+        size_t got = _hak_ss_pop_chain(t, cls, n - k, &h, &tl);
+        if (got == 0)
+            break;
+        if (first == NULL) {
+            first = h;
+        } else {
+            if (last == NULL)
+                for (last = piece; --piece_n > 0;)
+                    last = *(void **)last;
+            *(void **)last = h;
+        }
+        piece = h;
+        piece_n = got;
+        last = tl;
+        k += got;
+    }
+    *head = first;
+    *tail = last;
+    return k;
+}
+
 static void *chains_conserve(void *arg)
 {
     struct ctx *c = arg;
@@ -220,7 +251,7 @@ static void *chains_conserve(void *arg)
      * tier would cache that block too. */
     enum { N = 96 };
     void *copy[N], *rest[N], *out[N], *head, *tail;
-    EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
+    EXPECT(ss_chain(t, c->cls, N, &head, &tail) == N);
     _hak_chain_to_array(&(void *){head}, N, copy, N);
     /* The tail, or NULL for a chain that ends with a NULL link. */
     EXPECT(tail != NULL ? copy[N - 1] == tail : *(void **)copy[N - 1] == NULL);
@@ -267,7 +298,7 @@ static void *chain_without_tail(void *arg)
     void *one, *copy[N + 1], *out[N + 1], *head, *tail;
     EXPECT(_hak_ss_pop_batch(t, c->cls, &one, 1) == 1);
     EXPECT(c->ops->push_batch(t, c->cls, &one, 1) == 1);
-    EXPECT(_hak_ss_pop_chain(t, c->cls, N, &head, &tail) == N);
+    EXPECT(ss_chain(t, c->cls, N, &head, &tail) == N);
     _hak_chain_to_array(&(void *){head}, N, copy, N);
     *(void **)copy[N - 1] = NULL;
     size_t k = c->ops->push_chain(t, c->cls, &head, NULL, N);
@@ -530,6 +561,11 @@ static void *refills_fill_the_batch(void *arg)
     enum { N = 4000 };
     static void *b[N];
     EXPECT(t->tls_list.l[cls].cap == 1024);
+    /* The blocks are carved first, and back on their slab's free list: a
+     * refill that carves fresh blocks is bounded on its own (superslab.c,
+     * carve_bound; tests/unit/superslab.c checks that). */
+    EXPECT(_hak_ss_pop_batch(t, cls, b, N) == N);
+    _hak_ss_push_batch(t, b, N);
     struct hak_tier_stats before, after;
     _hak_tls_list_ops.stats(t, cls, &before);
     for (int i = 0; i < N; i++)
