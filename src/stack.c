@@ -66,6 +66,28 @@ static void pass_give_chain(struct hak_thread *t, unsigned level, unsigned cls, 
         _hak_ss_push_chain(t, head, n);
 }
 
+/* Whether every cache tier below level holds arrays (none takes chains):
+ * a list tier at level then spills its list uncut (stack_give). */
+static bool arrays_below(unsigned level)
+{
+    for (unsigned l = level + 1; l < _hak_plan_depth; l++)
+        if (takes_chains(_hak_plan_ops[l]))
+            return false;
+    return true;
+}
+
+/* Gives the first n blocks of the open chain head (it goes on past them,
+ * or ends there with a NULL link) to the tiers below level, array tiers
+ * all, each taking what it has room for, and the slabs the rest; returns
+ * the block after the n. */
+static void *pass_give_open(struct hak_thread *t, unsigned level, unsigned cls, void *head,
+                            size_t n)
+{
+    for (; level < _hak_plan_depth && n > 0; level++)
+        n -= _hak_plan_ops[level]->push_chain(t, cls, &head, NULL, n);
+    return n > 0 ? _hak_ss_push_chain(t, head, n) : head;
+}
+
 /* Fills the tier at level, which missed, with up to want blocks: what the
  * cache tiers below hold through an array (HAK_BATCH_MAX at most), the
  * rest from the slabs, as a chain into a list tier. An array tier takes
@@ -144,7 +166,17 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
         return;
     }
     HAK_TRACE(t, HAK_EV_SPILL, cls, NULL);
-    if (takes_chains(ops)) {
+    if (takes_chains(ops) && arrays_below(level)) {
+        /* The whole list, unwalked; the spill goes down off its front,
+         * and the rest back into the emptied tier as it is: cut first,
+         * the spill was walked twice, to the cut and by the tiers below. */
+        void *head, *tail;
+        size_t all = ops->pop_chain(t, cls, SIZE_MAX, &head, &tail);
+        size_t give = min_size(sp, all);
+        void *rest = pass_give_open(t, level + 1, cls, head, give);
+        if (all > give)
+            ops->push_chain(t, cls, &rest, NULL, all - give);
+    } else if (takes_chains(ops)) {
         void *head, *tail;
         size_t got = ops->pop_chain(t, cls, sp, &head, &tail);
         pass_give_chain(t, level + 1, cls, head, tail, got);

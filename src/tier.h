@@ -21,7 +21,11 @@
  *              linked through their first word (tail's link unused), and
  *              returns its length; *head is then the first block left.
  *              tail may be NULL (not known): the chain then ends with a
- *              NULL link, and a tier that needs the tail walks to it.
+ *              NULL link, and a tier that needs the tail walks to it. An
+ *              array tier also takes an open chain (tail NULL, the n-th
+ *              link going on to more blocks): *head is then the block
+ *              after the ones it took, the n-th's link if it took all
+ *              (the stack spills a list tier's list uncut, stack.c).
  *   pop_chain  (list tiers and the SuperSlab tier; NULL in the array
  *              tiers, fast and magazine) detaches up to n
  *              blocks as such a chain and returns how many. The SuperSlab
@@ -117,6 +121,17 @@ static inline void _hak_chain_to_array(void **head, size_t n, void **out, size_t
             b = *(void **)b;
     }
     *head = put < n ? b : NULL;
+}
+
+/* The same for an array tier's push_chain, given the chain's tail: with
+ * none (NULL), the chain may be open, and when all n blocks go, *head is
+ * the n-th one's link, NULL for a chain that ends there. */
+static inline void _hak_chain_to_array_tail(void **head, void *tail, size_t n, void **out,
+                                            size_t put)
+{
+    _hak_chain_to_array(head, n, out, put);
+    if (put == n && n > 0 && tail == NULL)
+        *head = *(void **)out[n - 1];
 }
 
 /* Largest batch the stack moves through an array (on its stack) in one

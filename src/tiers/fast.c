@@ -49,10 +49,9 @@ static size_t fast_push_batch(struct hak_thread *t, unsigned cls, void **in, siz
 
 static size_t fast_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
 {
-    (void)tail;
     struct hak_fast_class *c = &t->fast.c[cls];
     size_t room = c->cap - c->n, put = n < room ? n : room;
-    _hak_chain_to_array(head, n, c->slot + c->n, put);
+    _hak_chain_to_array_tail(head, tail, n, c->slot + c->n, put);
     HAK_RELAXED_ADD(c->n, (uint32_t)put);
     return put;
 }

@@ -215,12 +215,11 @@ static size_t mag_push_batch(struct hak_thread *t, unsigned cls, void **in, size
  * (a full magazine that cannot make room refuses before any walk). */
 static size_t mag_push_chain(struct hak_thread *t, unsigned cls, void **head, void *tail, size_t n)
 {
-    (void)tail;
     size_t k = 0;
     struct hak_magazine *m;
     while (k < n && (m = with_room(t, cls)) != NULL) {
         size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
-        _hak_chain_to_array(head, n - k, m->round + m->n, put);
+        _hak_chain_to_array_tail(head, tail, n - k, m->round + m->n, put);
         HAK_RELAXED_ADD(m->n, (uint32_t)put);
         k += put;
     }

@@ -1261,8 +1261,10 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
 
 /* Blocks of one slab usually come in runs (a cache gives back what one
  * thread allocated in a row): each run goes onto its slab's free list in
- * one splice, or on its remote queue with one CAS, not one per block. */
-void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n)
+ * one splice, or on its remote queue with one CAS, not one per block.
+ * The chain may go on past its n blocks (a list tier's spill, stack.c):
+ * the n-th block's link, returned, is read before the block is given. */
+void *_hak_ss_push_chain(struct hak_thread *t, void *head, size_t n)
 {
     _hak_heap_lock(t);
     void *b = head;
@@ -1279,7 +1281,7 @@ void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n)
             last = next;
         }
         n -= m;
-        b = next;
+        b = n > 0 ? next : *(void **)last;
         struct hak_slab *s = _hak_slab_of(first);
         if (_hak_ss_owns(t, s)) {
             owned_give(t, s, first, last, (uint32_t)m, false);
@@ -1289,6 +1291,7 @@ void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n)
         }
     }
     _hak_heap_unlock(t);
+    return b;
 }
 
 void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n)

@@ -261,9 +261,10 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
  * pop_chain links up to n blocks from *head to *tail and returns how
  * many (*tail NULL: not known, the chain ends with a NULL link; a slab's
  * free list taken whole is not walked); push_chain gives back the n
- * blocks linked from head. */
+ * blocks linked from head and returns the n-th one's link (the block
+ * after them if the chain goes on). */
 size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
-void _hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
+void *_hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
 /* The slot of t->run that the run of b's slab takes: slabs of one
  * SuperSlab take different slots. */
 HAK_INLINE unsigned _hak_run_slot(const void *b)

@@ -322,6 +322,39 @@ static void *chain_without_tail(void *arg)
     return NULL;
 }
 
+/* ---- an array tier takes the front of an open chain ---- */
+
+static void *open_chain(void *arg)
+{
+    struct ctx *c = arg;
+    struct hak_thread *t = me();
+    /* The chain operations' links are plain; a list tier takes a chain
+     * that ends after its n blocks, or cuts it (stack.c spills into array
+     * tiers only). */
+    if (HAK_TRACK_ON || c->ops->pop_chain != NULL)
+        return NULL;
+    drain_shared(t, c->ops);
+    enum { N = 8, MORE = 4 };
+    void *copy[N + MORE], *out[N + MORE], *head, *tail;
+    EXPECT(ss_chain(t, c->cls, N + MORE, &head, &tail) == N + MORE);
+    _hak_chain_to_array(&(void *){head}, N + MORE, copy, N + MORE);
+    *(void **)copy[N + MORE - 1] = NULL;
+    /* N of the N + MORE, the tail not given: the blocks after the N are
+     * the caller's, and *head goes to the first block not taken, past the
+     * N when the tier took them all. */
+    size_t k = c->ops->push_chain(t, c->cls, &head, NULL, N);
+    EXPECT(k > 0);
+    EXPECT(k <= N);
+    EXPECT(held(t, c->ops) == k);
+    EXPECT(head == copy[k]);
+    size_t got = c->ops->pop_batch(t, c->cls, out, N + MORE);
+    EXPECT(got == k);
+    assert_same_blocks(copy, out, k);
+    _hak_ss_push_batch(t, out, got);
+    _hak_ss_push_batch(t, copy + k, N + MORE - k);
+    return NULL;
+}
+
 /* ---- flush leaves the tier empty, every block below ---- */
 static void *sunk[64];
 static size_t nsunk;
@@ -592,6 +625,41 @@ START_TEST(test_refills_fill_the_batch)
 }
 END_TEST
 
+/* ---- tls-list: a spill gives the newest blocks, keeps the oldest ---- */
+static void *spill_keeps_the_oldest(void *arg)
+{
+    (void)arg;
+    struct hak_thread *t = me();
+    const unsigned cls = 7;
+    struct hak_sll *l = &t->tls_list.l[cls];
+    const uint32_t cap = l->cap;
+    static void *b[HAK_TLS_CAP_MAX + 1], *out[HAK_TLS_CAP_MAX + 1];
+    EXPECT(cap >= 2 * HAK_TLS_BATCH_MIN);
+    EXPECT(l->n == 0);
+    for (size_t k = 0; k < cap + 1;)
+        k += _hak_ss_pop_batch(t, cls, b + k, cap + 1 - k);
+    /* cap frees fill the list; the next is refused, and the list spills
+     * its newest sp, the blocks freed last, then takes the block. */
+    for (uint32_t i = 0; i <= cap; i++)
+        _hak_stack_free(t, cls, b[i]);
+    uint32_t sp = cap / 2 < HAK_BATCH_MAX ? cap / 2 : HAK_BATCH_MAX;
+    EXPECT(l->n == cap - sp + 1);
+    size_t got = _hak_tls_list_ops.pop_batch(t, cls, out, cap + 1);
+    EXPECT(got == cap - sp + 1);
+    EXPECT(out[0] == b[cap]);
+    for (size_t i = 1; i < got; i++)
+        EXPECT(out[i] == b[cap - sp - i]);
+    _hak_ss_push_batch(t, out, got);
+    _hak_stack_flush(t);
+    return NULL;
+}
+
+START_TEST(test_spill_keeps_the_oldest)
+{
+    run_in_thread(spill_keeps_the_oldest, NULL);
+}
+END_TEST
+
 /* ---- tls-list: growth stays in the bounds of tls_list.h ---- */
 static void *growth_is_bounded(void *arg)
 {
@@ -681,6 +749,7 @@ CONTRACT_TEST(peek_is_the_next_pop)
 CONTRACT_TEST(batches_conserve)
 CONTRACT_TEST(chains_conserve)
 CONTRACT_TEST(chain_without_tail)
+CONTRACT_TEST(open_chain)
 CONTRACT_TEST(flush_empties)
 CONTRACT_TEST(stats_add_up)
 
@@ -810,6 +879,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_batches_conserve, 0, n);
     tcase_add_loop_test(tc, test_chains_conserve, 0, n);
     tcase_add_loop_test(tc, test_chain_without_tail, 0, n);
+    tcase_add_loop_test(tc, test_open_chain, 0, n);
     tcase_add_loop_test(tc, test_flush_empties, 0, n);
     tcase_add_loop_test(tc, test_knob_zero, 0, n);
     tcase_add_loop_test(tc, test_stats_add_up, 0, n);
@@ -826,6 +896,7 @@ static Suite *suite(void)
     if (_hak_plan_ops[0] == &_hak_tls_list_ops) {
         tcase_add_test(tc, test_swings_grow_the_cap);
         tcase_add_test(tc, test_refills_fill_the_batch);
+        tcase_add_test(tc, test_spill_keeps_the_oldest);
     }
     tcase_add_test(tc, test_growth_is_bounded);
 #endif
