@@ -174,8 +174,12 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
         size_t all = ops->pop_chain(t, cls, SIZE_MAX, &head, &tail);
         size_t give = min_size(sp, all);
         void *rest = pass_give_open(t, level + 1, cls, head, give);
-        if (all > give)
-            ops->push_chain(t, cls, &rest, NULL, all - give);
+        /* The tier had room for all of it a moment ago; what it would not
+         * take back (nothing, unless a call between filled it) goes on
+         * down rather than be lost. */
+        size_t left = all - give;
+        if (left > 0 && (left -= ops->push_chain(t, cls, &rest, NULL, left)) > 0)
+            pass_give_chain(t, level + 1, cls, rest, NULL, left);
     } else if (takes_chains(ops)) {
         void *head, *tail;
         size_t got = ops->pop_chain(t, cls, sp, &head, &tail);

@@ -25,7 +25,9 @@
  *              array tier also takes an open chain (tail NULL, the n-th
  *              link going on to more blocks): *head is then the block
  *              after the ones it took, the n-th's link if it took all
- *              (the stack spills a list tier's list uncut, stack.c).
+ *              (the stack spills a list tier's list uncut, stack.c). A
+ *              list tier is never given one: it would keep the blocks
+ *              past the n-th.
  *   pop_chain  (list tiers and the SuperSlab tier; NULL in the array
  *              tiers, fast and magazine) detaches up to n
  *              blocks as such a chain and returns how many. The SuperSlab

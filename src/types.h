@@ -149,11 +149,15 @@ struct hak_ss_class {
     struct hak_slab *partial;   /* have free or uncarved blocks */
     struct hak_slab *full;      /* had none when last looked at; may hold remote frees; */
     struct hak_slab *full_tail; /* oldest first, as their blocks tend to come back */
-    /* The carve bound of the class's chain refills (superslab.c,
-     * carve_bound): HAK_PAGE_SIZE << carve_shift bytes, and the idle
-     * tick of the last refill that carved. */
-    uint32_t carve_shift;
-    uint32_t carve_tick;
+};
+
+/* The carve bound of a class's chain refills (superslab.c, carve_bound):
+ * HAK_PAGE_SIZE << shift bytes, and the idle tick of the last refill that
+ * carved. Apart from hak_ss_class, which the superslab plan's inline pop
+ * indexes, so that stays 32 bytes a class. */
+struct hak_ss_carve {
+    uint32_t shift;
+    uint32_t tick;
 };
 
 /* Counters the SuperSlab tier keeps for its thread. Blocks "out" left a
@@ -192,6 +196,7 @@ struct hak_thread {
     uint32_t run_mask;
     uint32_t run_tick;          /* blocks that joined a run, ever */
     struct hak_ss_class ss[HAK_NCLASSES];
+    struct hak_ss_carve carve[HAK_NCLASSES];
     /* Empty slabs kept for the thread's next slab of any class, linked
      * through next, newest first; at most spare_max (0 for a state no
      * purger reaches). nspare is read by the purger without the lock. */

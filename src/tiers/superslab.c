@@ -1092,31 +1092,33 @@ static size_t free_take_chain(struct hak_slab *s, size_t n, void **first, void *
  * count walks at random (bench/random_mixed) reaches each new high
  * through a refill that carves: with whole batches there, each class held
  * up to a batch of fresh blocks above its high, and random_mixed peaked
- * at 5.2 MiB against 4.7. So a refill carves a page's worth, and twice as
- * much at each refill of the class that carves again within HAK_CARVE_TICKS
- * of the thread's slow paths without finding a freed block, up to a slab:
- * a class that grows fast (a program building a structure, bench/rounds'
- * phases) is back at whole batches after four refills. *stop is set when
- * the bound cut the refill short, which ends it. */
+ * at 5.2 MiB against 4.7. So a refill carves a page's worth from a slab,
+ * and twice as much at each refill of the class that carves again within
+ * HAK_CARVE_TICKS of the thread's slow paths without finding a freed
+ * block, up to a slab: a class that grows fast (a program building a
+ * structure, bench/rounds' phases) is back at whole batches after four
+ * refills. The bound is per slab: a refill whose slab runs out moves on
+ * and may carve as much again from the next. *stop is set when the bound
+ * cut the refill short, which ends it. */
 #define CARVE_SHIFT_MAX 4
 
 static size_t carve_bound(struct hak_thread *t, const struct hak_slab *s, size_t freed,
                           size_t carve, bool *stop)
 {
-    struct hak_ss_class *c = &t->ss[s->cls];
-    if (freed != 0 || t->idle.tick - c->carve_tick > HAK_CARVE_TICKS)
-        c->carve_shift = 0;
+    struct hak_ss_carve *c = &t->carve[s->cls];
+    if (freed != 0 || t->idle.tick - c->tick > HAK_CARVE_TICKS)
+        c->shift = 0;
     if (carve == 0)
         return 0;
-    c->carve_tick = t->idle.tick;
-    size_t max = (HAK_PAGE_SIZE << c->carve_shift) / s->block_size;
+    c->tick = t->idle.tick;
+    size_t max = (HAK_PAGE_SIZE << c->shift) / s->block_size;
     if (max == 0)
         max = 1;
     if (carve <= max)
         return carve;
     *stop = true;
-    if (freed == 0 && c->carve_shift < CARVE_SHIFT_MAX)
-        c->carve_shift++;
+    if (freed == 0 && c->shift < CARVE_SHIFT_MAX)
+        c->shift++;
     return max;
 }
 
@@ -1263,7 +1265,9 @@ size_t _hak_ss_pop_batch(struct hak_thread *t, unsigned cls, void **out, size_t 
  * thread allocated in a row): each run goes onto its slab's free list in
  * one splice, or on its remote queue with one CAS, not one per block.
  * The chain may go on past its n blocks (a list tier's spill, stack.c):
- * the n-th block's link, returned, is read before the block is given. */
+ * the n-th block's link, returned, is read before the block is given (a
+ * line the give writes anyway); for a chain whose tail was known, that
+ * link is unused and the value means nothing. */
 void *_hak_ss_push_chain(struct hak_thread *t, void *head, size_t n)
 {
     _hak_heap_lock(t);

@@ -262,7 +262,8 @@ void _hak_ss_push_batch(struct hak_thread *t, void **in, size_t n);
  * many (*tail NULL: not known, the chain ends with a NULL link; a slab's
  * free list taken whole is not walked); push_chain gives back the n
  * blocks linked from head and returns the n-th one's link (the block
- * after them if the chain goes on). */
+ * after them if the chain goes on, NULL if it ends there; meaningless
+ * for a chain whose tail was known). */
 size_t _hak_ss_pop_chain(struct hak_thread *t, unsigned cls, size_t n, void **head, void **tail);
 void *_hak_ss_push_chain(struct hak_thread *t, void *head, size_t n);
 /* The slot of t->run that the run of b's slab takes: slabs of one

@@ -334,7 +334,9 @@ static void *open_chain(void *arg)
     if (HAK_TRACK_ON || c->ops->pop_chain != NULL)
         return NULL;
     drain_shared(t, c->ops);
-    enum { N = 8, MORE = 4 };
+    /* More than a magazine's rounds, so the magazine tier's push_chain
+     * crosses to another one within the chain. */
+    enum { N = 2 * HAK_MAG_CAP_MAX + 8, MORE = 4 };
     void *copy[N + MORE], *out[N + MORE], *head, *tail;
     EXPECT(ss_chain(t, c->cls, N + MORE, &head, &tail) == N + MORE);
     _hak_chain_to_array(&(void *){head}, N + MORE, copy, N + MORE);
@@ -636,14 +638,18 @@ static void *spill_keeps_the_oldest(void *arg)
     static void *b[HAK_TLS_CAP_MAX + 1], *out[HAK_TLS_CAP_MAX + 1];
     EXPECT(cap >= 2 * HAK_TLS_BATCH_MIN);
     EXPECT(l->n == 0);
-    for (size_t k = 0; k < cap + 1;)
-        k += _hak_ss_pop_batch(t, cls, b + k, cap + 1 - k);
+    EXPECT(_hak_stack_cached(t) == 0);
+    for (size_t k = 0, got = 1; k < cap + 1 && got > 0; k += got)
+        EXPECT((got = _hak_ss_pop_batch(t, cls, b + k, cap + 1 - k)) > 0);
+    uint64_t in = t->ctr.in;
     /* cap frees fill the list; the next is refused, and the list spills
-     * its newest sp, the blocks freed last, then takes the block. */
+     * its newest sp, the blocks freed last, then takes the block. Every
+     * block is in a cache or back in its slab. */
     for (uint32_t i = 0; i <= cap; i++)
         _hak_stack_free(t, cls, b[i]);
     uint32_t sp = cap / 2 < HAK_BATCH_MAX ? cap / 2 : HAK_BATCH_MAX;
     EXPECT(l->n == cap - sp + 1);
+    EXPECT(_hak_stack_cached(t) + (t->ctr.in - in) == cap + 1);
     size_t got = _hak_tls_list_ops.pop_batch(t, cls, out, cap + 1);
     EXPECT(got == cap - sp + 1);
     EXPECT(out[0] == b[cap]);
