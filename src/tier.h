@@ -111,29 +111,20 @@ static inline uint32_t _hak_tier_cap(uint32_t knob, size_t class_size)
 }
 
 /* For the push_chain of a tier that holds arrays: copies the first put
- * blocks (put <= n) of the n-block chain *head to out, and leaves *head
- * on the block after them, NULL if none is left. No link past the chain's
- * last block is read. */
-static inline void _hak_chain_to_array(void **head, size_t n, void **out, size_t put)
+ * blocks (put <= n) of the n-block chain *head..tail to out, and leaves
+ * *head on the block after them. When all n go, that is NULL for a chain
+ * whose tail is given (its link is unused, and not read), and the n-th
+ * block's link for one whose tail is not (NULL): NULL if the chain ends
+ * there, the block after it if the chain is open. */
+static inline void _hak_chain_to_array(void **head, void *tail, size_t n, void **out, size_t put)
 {
     void *b = *head;
     for (size_t i = 0; i < put; i++) {
         out[i] = b;
-        if (i + 1 < n)
+        if (i + 1 < n || tail == NULL)
             b = *(void **)b;
     }
-    *head = put < n ? b : NULL;
-}
-
-/* The same for an array tier's push_chain, given the chain's tail: with
- * none (NULL), the chain may be open, and when all n blocks go, *head is
- * the n-th one's link, NULL for a chain that ends there. */
-static inline void _hak_chain_to_array_tail(void **head, void *tail, size_t n, void **out,
-                                            size_t put)
-{
-    _hak_chain_to_array(head, n, out, put);
-    if (put == n && n > 0 && tail == NULL)
-        *head = *(void **)out[n - 1];
+    *head = put < n || tail == NULL ? b : NULL;
 }
 
 /* Largest batch the stack moves through an array (on its stack) in one

@@ -51,7 +51,7 @@ static size_t fast_push_chain(struct hak_thread *t, unsigned cls, void **head, v
 {
     struct hak_fast_class *c = &t->fast.c[cls];
     size_t room = c->cap - c->n, put = n < room ? n : room;
-    _hak_chain_to_array_tail(head, tail, n, c->slot + c->n, put);
+    _hak_chain_to_array(head, tail, n, c->slot + c->n, put);
     HAK_RELAXED_ADD(c->n, (uint32_t)put);
     return put;
 }

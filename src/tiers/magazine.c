@@ -219,7 +219,7 @@ static size_t mag_push_chain(struct hak_thread *t, unsigned cls, void **head, vo
     struct hak_magazine *m;
     while (k < n && (m = with_room(t, cls)) != NULL) {
         size_t put = m->cap - m->n < n - k ? m->cap - m->n : n - k;
-        _hak_chain_to_array_tail(head, tail, n - k, m->round + m->n, put);
+        _hak_chain_to_array(head, tail, n - k, m->round + m->n, put);
         HAK_RELAXED_ADD(m->n, (uint32_t)put);
         k += put;
     }

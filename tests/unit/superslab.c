@@ -757,7 +757,7 @@ static void *reuse_owner(void *arg)
         } else {
             void *head, *tail;
             ck_assert_uint_eq(_hak_ss_pop_chain(t, rc->cls, 2 * REUSE_N, &head, &tail), REUSE_N);
-            _hak_chain_to_array(&(void *){head}, REUSE_N, again, REUSE_N);
+            _hak_chain_to_array(&(void *){head}, tail, REUSE_N, again, REUSE_N);
             /* The drained queue fits whole: taken unwalked, it ends the
              * chain with a NULL link and leaves the tail unknown. */
             ck_assert_ptr_null(tail);
@@ -805,7 +805,7 @@ static size_t carve_refill(struct hak_thread *t, unsigned cls, uint32_t tick, vo
     t->idle.tick = t->idle.last[cls] = tick;
     void *head, *tail;
     size_t k = _hak_ss_pop_chain(t, cls, CARVE_WANT, &head, &tail);
-    _hak_chain_to_array(&(void *){head}, k, out, k);
+    _hak_chain_to_array(&(void *){head}, tail, k, out, k);
     *got = k;
     if (s == NULL)
         s = t->ss[cls].cur;

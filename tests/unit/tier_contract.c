@@ -14,6 +14,7 @@
 #include "hakmem.h"
 #include "internal.h"
 #include "tier.h"
+#include "tiers/sll.h"
 #include "ss_locked.h"
 
 #define MAX_BLOCKS 200000
@@ -226,8 +227,7 @@ static size_t ss_chain(struct hak_thread *t, unsigned cls, size_t n, void **head
             first = h;
         } else {
             if (last == NULL)
-                for (last = piece; --piece_n > 0;)
-                    last = *(void **)last;
+                last = _hak_chain_nth(piece, piece_n);
             *(void **)last = h;
         }
         piece = h;
@@ -252,7 +252,7 @@ static void *chains_conserve(void *arg)
     enum { N = 96 };
     void *copy[N], *rest[N], *out[N], *head, *tail;
     EXPECT(ss_chain(t, c->cls, N, &head, &tail) == N);
-    _hak_chain_to_array(&(void *){head}, N, copy, N);
+    _hak_chain_to_array(&(void *){head}, tail, N, copy, N);
     /* The tail, or NULL for a chain that ends with a NULL link. */
     EXPECT(tail != NULL ? copy[N - 1] == tail : *(void **)copy[N - 1] == NULL);
     /* A prefix of the chain, up to the tier's room (it has some); head
@@ -261,7 +261,7 @@ static void *chains_conserve(void *arg)
     EXPECT(k > 0);
     EXPECT(held(t, c->ops) == k);
     EXPECT((head == NULL) == (k == N));
-    _hak_chain_to_array(&(void *){head}, N - k, rest, N - k);
+    _hak_chain_to_array(&(void *){head}, tail, N - k, rest, N - k);
     for (size_t i = k; i < N; i++)
         EXPECT(rest[i - k] == copy[i]);         /* the rest, still linked */
     size_t got = c->ops->pop_batch(t, c->cls, out, N);
@@ -272,7 +272,7 @@ static void *chains_conserve(void *arg)
     if (c->ops->pop_chain != NULL) {
         void *h, *tl;
         EXPECT(c->ops->pop_chain(t, c->cls, N, &h, &tl) == got);
-        _hak_chain_to_array(&(void *){h}, got, out, got);
+        _hak_chain_to_array(&(void *){h}, tl, got, out, got);
         EXPECT(tl != NULL ? out[got - 1] == tl : *(void **)out[got - 1] == NULL);
         assert_same_blocks(copy, out, got);
     } else {
@@ -299,7 +299,7 @@ static void *chain_without_tail(void *arg)
     EXPECT(_hak_ss_pop_batch(t, c->cls, &one, 1) == 1);
     EXPECT(c->ops->push_batch(t, c->cls, &one, 1) == 1);
     EXPECT(ss_chain(t, c->cls, N, &head, &tail) == N);
-    _hak_chain_to_array(&(void *){head}, N, copy, N);
+    _hak_chain_to_array(&(void *){head}, tail, N, copy, N);
     *(void **)copy[N - 1] = NULL;
     size_t k = c->ops->push_chain(t, c->cls, &head, NULL, N);
     EXPECT(k > 0);
@@ -324,6 +324,34 @@ static void *chain_without_tail(void *arg)
 
 /* ---- an array tier takes the front of an open chain ---- */
 
+/* n of an open chain of n + OPEN_MORE blocks, the tail not given: the
+ * blocks after the n are the caller's, and *head goes to the first block
+ * not taken, past the n when the tier took them all. Returns how many it
+ * took. */
+enum { OPEN_FEW = 2, OPEN_MANY = 2 * HAK_MAG_CAP_MAX + 8, OPEN_MORE = 4 };
+static size_t open_chain_of(struct hak_thread *t, const struct ctx *c, size_t n)
+{
+    void *copy[OPEN_MANY + OPEN_MORE], *out[OPEN_MANY + OPEN_MORE], *head, *tail;
+    EXPECT(ss_chain(t, c->cls, n + OPEN_MORE, &head, &tail) == n + OPEN_MORE);
+    _hak_chain_to_array(&(void *){head}, tail, n + OPEN_MORE, copy, n + OPEN_MORE);
+    *(void **)copy[n + OPEN_MORE - 1] = NULL;
+    /* Counted from here: the slabs the last round gave back may have
+     * started the purger, whose pthread_create allocates through the tier
+     * (other classes). */
+    uint64_t before = held(t, c->ops);
+    size_t k = c->ops->push_chain(t, c->cls, &head, NULL, n);
+    EXPECT(k > 0);
+    EXPECT(k <= n);
+    EXPECT(held(t, c->ops) - before == k);
+    EXPECT(head == copy[k]);
+    size_t got = c->ops->pop_batch(t, c->cls, out, n + OPEN_MORE);
+    EXPECT(got == k);
+    assert_same_blocks(copy, out, k);
+    _hak_ss_push_batch(t, out, got);
+    _hak_ss_push_batch(t, copy + k, n + OPEN_MORE - k);
+    return k;
+}
+
 static void *open_chain(void *arg)
 {
     struct ctx *c = arg;
@@ -334,26 +362,11 @@ static void *open_chain(void *arg)
     if (HAK_TRACK_ON || c->ops->pop_chain != NULL)
         return NULL;
     drain_shared(t, c->ops);
-    /* More than a magazine's rounds, so the magazine tier's push_chain
-     * crosses to another one within the chain. */
-    enum { N = 2 * HAK_MAG_CAP_MAX + 8, MORE = 4 };
-    void *copy[N + MORE], *out[N + MORE], *head, *tail;
-    EXPECT(ss_chain(t, c->cls, N + MORE, &head, &tail) == N + MORE);
-    _hak_chain_to_array(&(void *){head}, N + MORE, copy, N + MORE);
-    *(void **)copy[N + MORE - 1] = NULL;
-    /* N of the N + MORE, the tail not given: the blocks after the N are
-     * the caller's, and *head goes to the first block not taken, past the
-     * N when the tier took them all. */
-    size_t k = c->ops->push_chain(t, c->cls, &head, NULL, N);
-    EXPECT(k > 0);
-    EXPECT(k <= N);
-    EXPECT(held(t, c->ops) == k);
-    EXPECT(head == copy[k]);
-    size_t got = c->ops->pop_batch(t, c->cls, out, N + MORE);
-    EXPECT(got == k);
-    assert_same_blocks(copy, out, k);
-    _hak_ss_push_batch(t, out, got);
-    _hak_ss_push_batch(t, copy + k, N + MORE - k);
+    /* A few, which every tier has room for: *head is the n-th block's
+     * link. Then more than a magazine's rounds, so the magazine tier's
+     * push_chain crosses to another one within the chain. */
+    EXPECT(open_chain_of(t, c, OPEN_FEW) == OPEN_FEW);
+    open_chain_of(t, c, OPEN_MANY);
     return NULL;
 }
 
@@ -638,10 +651,9 @@ static void *spill_keeps_the_oldest(void *arg)
     static void *b[HAK_TLS_CAP_MAX + 1], *out[HAK_TLS_CAP_MAX + 1];
     EXPECT(cap >= 2 * HAK_TLS_BATCH_MIN);
     EXPECT(l->n == 0);
-    EXPECT(_hak_stack_cached(t) == 0);
     for (size_t k = 0, got = 1; k < cap + 1 && got > 0; k += got)
         EXPECT((got = _hak_ss_pop_batch(t, cls, b + k, cap + 1 - k)) > 0);
-    uint64_t in = t->ctr.in;
+    uint64_t cached = _hak_stack_cached(t), in = t->ctr.in;
     /* cap frees fill the list; the next is refused, and the list spills
      * its newest sp, the blocks freed last, then takes the block. Every
      * block is in a cache or back in its slab. */
@@ -649,7 +661,7 @@ static void *spill_keeps_the_oldest(void *arg)
         _hak_stack_free(t, cls, b[i]);
     uint32_t sp = cap / 2 < HAK_BATCH_MAX ? cap / 2 : HAK_BATCH_MAX;
     EXPECT(l->n == cap - sp + 1);
-    EXPECT(_hak_stack_cached(t) + (t->ctr.in - in) == cap + 1);
+    EXPECT(_hak_stack_cached(t) - cached + (t->ctr.in - in) == cap + 1);
     size_t got = _hak_tls_list_ops.pop_batch(t, cls, out, cap + 1);
     EXPECT(got == cap - sp + 1);
     EXPECT(out[0] == b[cap]);
