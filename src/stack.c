@@ -198,10 +198,15 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
  * paths of the thread's other classes, and whose top cache has the same
  * block on top as when the sweep last looked, is idle: the blocks its
  * caches hold go back to their slabs, so slabs that hold little else
- * empty and serve the classes in use, the class's current slab too; and
- * the caps a tier grew for it go back to where they began. (A program
- * that works in phases, each on a few sizes, otherwise keeps every
- * phase's slabs pinned by a few cached blocks.) Counted in slow paths,
+ * empty and serve the classes in use, the class's current slab too. (A
+ * program that works in phases, each on a few sizes, otherwise keeps
+ * every phase's slabs pinned by a few cached blocks.) The caps and the
+ * batch a tier grew for the class go back to where they began only at a
+ * later sweep that finds it idle still: they hold no memory, and a class
+ * the program takes up again in a while (sh6bench walks its sizes, a few
+ * hundred blocks of each, and comes back to them) would otherwise learn
+ * them anew each time, four blocks a refill at first; that was a fifth of
+ * sh6bench's instructions. Counted in slow paths,
  * not time, the sweep costs the fast paths nothing. The top block tells a
  * class the program still uses from its cache alone (larson's twenty
  * classes at random, each quiet on the slow paths for a while) from one
@@ -234,6 +239,12 @@ static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
          * if it kept one, is still looked at: blocks other threads held
          * may have come back. */
         bool empty = top == NULL && (t->idle.swept >> cls & 1);
+        if (empty && !(t->idle.rebased >> cls & 1)) {
+            for (unsigned level = 0; level < _hak_plan_depth; level++)
+                if (_hak_plan_ops[level]->idle != NULL)
+                    _hak_plan_ops[level]->idle(t, cls);
+            t->idle.rebased |= (uint64_t)1 << cls;
+        }
         if (empty && t->ss[cls].cur == NULL)
             continue;
         for (unsigned level = 0; level < _hak_plan_depth && !empty; level++) {
@@ -247,9 +258,9 @@ static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
                 while ((k = ops->pop_batch(t, cls, buf, HAK_BATCH_MAX)) > 0)
                     _hak_ss_push_batch(t, buf, k);
             }
-            if (ops->idle != NULL)
-                ops->idle(t, cls);
         }
+        if (!empty)
+            t->idle.top[cls] = NULL;    /* what the next look compares with */
         _hak_ss_idle(t, cls);
         t->idle.swept |= (uint64_t)1 << cls;
     }
@@ -259,6 +270,7 @@ static void idle_tick(struct hak_thread *t, unsigned cls)
 {
     t->idle.last[cls] = ++t->idle.tick;
     t->idle.swept &= ~((uint64_t)1 << cls);
+    t->idle.rebased &= ~((uint64_t)1 << cls);
     if (hak_unlikely((t->idle.tick & (HAK_IDLE_TICKS - 1)) == 0))
         idle_sweep(t);
 }

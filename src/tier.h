@@ -81,9 +81,9 @@ struct hak_tier_ops {
     void (*stats)(const struct hak_thread *t, unsigned cls, struct hak_tier_stats *out);
     /* Sets t's per-thread state (caps from the knobs) when t starts. */
     void (*thread_init)(struct hak_thread *t);
-    /* A tier that adapts its caps has this (NULL elsewhere): the stack has
-     * given every block of cls below because cls went idle; the tier goes
-     * back to the caps thread_init set. */
+    /* A tier that adapts its caps has this (NULL elsewhere): cls went
+     * idle, the stack gave every block of it below, and it has stayed idle
+     * since; the tier goes back to the caps thread_init set. */
     void (*idle)(struct hak_thread *t, unsigned cls);
     /* Tiers with process-wide state (the magazine depot) also have these;
      * NULL elsewhere. shared_cached: blocks held outside any thread.

@@ -205,13 +205,14 @@ struct hak_thread {
     struct hak_ss_counters ctr;
     /* The idle-class sweep (stack.c): slow-path calls so far, the count
      * at each class's last one, the block on top of each class's cache
-     * when the sweep last looked, and the classes it emptied that have
-     * had no slow path since. */
+     * when the sweep last looked, the classes it emptied that have had no
+     * slow path since, and those of them whose tiers it has also put back
+     * to their starting caps. */
     struct hak_idle {
         uint32_t tick;
         uint32_t last[HAK_NCLASSES];
         void *top[HAK_NCLASSES];
-        uint64_t swept;
+        uint64_t swept, rebased;
     } idle;
 
     /* Cold. */

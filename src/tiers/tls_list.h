@@ -24,11 +24,13 @@
  *     stopped at the first power of two above the swing, where every
  *     round still moved a batch down and back. A thread that only
  *     allocates a class (a producer) or whose class count walks at random
- *     (a miss at a large batch is then rare) keeps the base. cap is back at base when the class goes idle (the
- *     stack's idle sweep, after it emptied the list), so a grown class
- *     holds its blocks only while it is in use. Only a refill grows the
- *     cap, and the stack refills only the tier that missed: under the
- *     fast tier, while that is on, this one keeps its base.
+ *     (a miss at a large batch is then rare) keeps the base. The stack's
+ *     idle sweep empties the list of a class gone idle, so a grown class
+ *     holds its blocks only while it is in use; cap and batch are back at
+ *     their start when a later sweep finds the class idle still. Only a
+ *     refill grows the cap, and the stack refills only the tier that
+ *     missed: under the fast tier, while that is on, this one keeps its
+ *     base.
  */
 #ifndef HAK_TIERS_TLS_LIST_H
 #define HAK_TIERS_TLS_LIST_H

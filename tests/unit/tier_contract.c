@@ -556,7 +556,8 @@ static void *refill_only_the_top(void *arg)
 
 #if HAK_TIER_TLS_LIST
 /* ---- tls-list: a class that swings by more than its cap grows it; a
- * producer's class does not; an idle class is back at its base ---- */
+ * producer's class does not; an idle class gives its blocks back, and is
+ * back at its base when it stays idle ---- */
 static void *swings_grow_the_cap(void *arg)
 {
     (void)arg;
@@ -590,11 +591,22 @@ static void *swings_grow_the_cap(void *arg)
     EXPECT(t->tls_list.grown == (uint64_t)(l->cap - base) * hak_class_size(cls));
     for (int i = 0; i < N; i++)
         _hak_stack_free(t, cls, b[i]);
-    /* Idle: its blocks went home, its cap is back. */
+    const uint32_t cap = l->cap, batch = t->tls_list.c[cls].batch;
+    EXPECT(batch > HAK_TLS_BATCH_MIN);
+    /* Idle: the sweep that finds it so sends its blocks home... */
+    for (int i = 0; i < 100 && l->n != 0; i++)
+        _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
+    EXPECT(l->n == 0);
+    /* ...but leaves what the class learned, for a program that takes it up
+     * again soon... */
+    EXPECT(l->cap == cap);
+    EXPECT(t->tls_list.c[cls].batch == batch);
+    /* ...until a later sweep finds it idle still. */
     for (int i = 0; i < 1000; i++)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
     EXPECT(l->n == 0);
     EXPECT(l->cap == base);
+    EXPECT(t->tls_list.c[cls].batch == HAK_TLS_BATCH_MIN);
     EXPECT(t->tls_list.grown == 0);
     _hak_stack_flush(t);
     return NULL;
