@@ -937,6 +937,7 @@ void _hak_ss_run_flush(struct hak_thread *t)
  * allocator (above), so the run is looked at again after it. */
 static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
 {
+    count_remote(t, 1);
     unsigned i = _hak_run_slot(b);
     struct hak_remote_run *r = &t->run[i];
     while (r->n != 0 && (r->slab != s || r->n == RUN_MAX))
@@ -962,6 +963,40 @@ static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
             if ((t->run_mask >> j & 1) && t->run_tick - t->run[j].seen >= RUN_MAX)
                 run_flush_one(t, j);
     }
+}
+
+/* run_add's common case, which calls nothing: b joins the run of s its
+ * slot holds, which has room, and no look for stale runs is due. A
+ * consumer thread frees nearly every block this way. */
+HAK_INLINE bool run_join(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    struct hak_remote_run *r = &t->run[_hak_run_slot(b)];
+    uint32_t tick = t->run_tick + 1;
+    if (r->slab != s || r->n == RUN_MAX || tick % RUN_MAX == 0)
+        return false;
+    *(void **)b = r->head;
+    r->head = b;
+    r->n++;
+    r->seen = tick;
+    t->run_tick = tick;
+    HAK_RELAXED_ADD(t->ctr.in, 1);
+    HAK_RELAXED_ADD(t->ctr.remote_pushes, 1);
+    return true;
+}
+
+/* run_add for a caller outside a held section: its flushes may give a
+ * slab back, which may start the purger (run_flush_one). */
+static HAK_NOINLINE void run_add_held(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    _hak_decay_hold();
+    run_add(t, s, b);
+    _hak_decay_release();
+}
+
+void _hak_ss_free_remote(struct hak_thread *t, struct hak_slab *s, void *b)
+{
+    if (!run_join(t, s, b))
+        run_add_held(t, s, b);
 }
 
 /* n blocks of s, which t owns, linked head..tail: onto its free list in
@@ -993,11 +1028,13 @@ HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, boo
         owned_give(t, s, b, b, 1, track);
         return;
     }
+    if (!track && t->state == HAK_THREAD_ACTIVE) {
+        if (!run_join(t, s, b))
+            run_add(t, s, b);
+        return;
+    }
     count_remote(t, 1);
-    if (!track && t->state == HAK_THREAD_ACTIVE)
-        run_add(t, s, b);
-    else
-        remote_push(t, s, b, b, 1, track);
+    remote_push(t, s, b, b, 1, track);
 }
 
 static HAK_NOINLINE void push_slow_tracked(struct hak_thread *t, struct hak_slab *s, void *b)
