@@ -35,7 +35,8 @@ HAK_NOINLINE void *_hak_alloc_slow(size_t size)
 
 /* The slow paths hold the decay's start (decay.c) from end to end: the
  * purger thread's pthread_create allocates, and it must find every tier
- * and slab of this thread as a call leaves them, not halfway through. */
+ * and slab of this thread as a call leaves them, not halfway through. (A
+ * remote free that joins its run, which calls nothing, holds nothing.) */
 void *_hak_alloc_class(unsigned cls)
 {
     bool locked;

@@ -14,7 +14,8 @@
  * no purger; the next kick starts one. pthread_create allocates through
  * hakmem, so a kick inside a held section (_hak_decay_hold) puts the start
  * off to the end of the outermost one. Held: every malloc and free slow
- * path from end to end, so the allocation meets the thread's caches and
+ * path from end to end (but a remote free that joins its run, which calls
+ * nothing), so the allocation meets the thread's caches and
  * slabs as a call leaves them, never halfway through a batch; and the
  * sections that hold a lock allocation may need (the abandoned-slab lock,
  * the orphan heap).

@@ -202,7 +202,9 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
  * program that works in phases, each on a few sizes, otherwise keeps
  * every phase's slabs pinned by a few cached blocks.) The caps and the
  * batch a tier grew for the class go back to where they began only at a
- * later sweep that finds it idle still: they hold no memory, and a class
+ * later sweep that finds it idle still: they hold no blocks once it is
+ * flushed (a grown cap only lets frees fill the list further before the
+ * next flush, within the thread's growth budget), and a class
  * the program takes up again in a while (sh6bench walks its sizes, a few
  * hundred blocks of each, and comes back to them) would otherwise learn
  * them anew each time, four blocks a refill at first; that was a fifth of
@@ -235,7 +237,8 @@ static HAK_NOINLINE void idle_sweep(struct hak_thread *t)
         if (used || age < HAK_IDLE_TICKS)
             continue;
         /* Emptied, and nothing since: only a slow path of the class fills
-         * a tier below the top, and it clears the bit. Its current slab,
+         * a tier below the top, and it clears the bit (a trim, which may
+         * too, clears every class's). Its current slab,
          * if it kept one, is still looked at: blocks other threads held
          * may have come back. */
         bool empty = top == NULL && (t->idle.swept >> cls & 1);
@@ -339,6 +342,7 @@ void _hak_stack_trim(struct hak_thread *t)
     /* The depot's blocks may have gone to a tier below the magazine with
      * no slow path of their class: every class is swept again. */
     t->idle.swept = 0;
+    t->idle.rebased = 0;
 }
 
 void _hak_stack_fork(int phase)

@@ -186,7 +186,8 @@ struct hak_thread {
     /* Blocks this thread freed into slabs it does not own, linked
      * head..tail per slab, not yet on their remote queues (superslab.c):
      * HAK_RUNS runs, a slab's in the slot its address picks; run_mask has
-     * a bit per run that holds blocks. */
+     * a bit per run that holds blocks. A run is all zero or holds blocks
+     * (slab set, n > 0, its bit in run_mask): a flush clears it whole. */
     struct hak_remote_run {
         struct hak_slab *slab;
         void *head, *tail;

@@ -896,12 +896,18 @@ HAK_INLINE void remote_push(struct hak_thread *t, struct hak_slab *s, void *head
     }
 }
 
+/* n blocks came back to slabs t, an active thread, does not own. */
+HAK_INLINE void count_remote_active(struct hak_thread *t, uint32_t n)
+{
+    HAK_RELAXED_ADD(t->ctr.in, n);
+    HAK_RELAXED_ADD(t->ctr.remote_pushes, n);
+}
+
 /* n blocks came back to slabs t does not own. */
 static void count_remote(struct hak_thread *t, uint32_t n)
 {
     if (hak_likely(t->state == HAK_THREAD_ACTIVE)) {
-        HAK_RELAXED_ADD(t->ctr.in, n);
-        HAK_RELAXED_ADD(t->ctr.remote_pushes, n);
+        count_remote_active(t, n);
     } else {
         atomic_fetch_add_explicit(&stateless_in, n, memory_order_relaxed);
     }
@@ -930,7 +936,8 @@ void _hak_ss_run_flush(struct hak_thread *t)
         run_flush_one(t, (unsigned)__builtin_ctz(t->run_mask));
 }
 
-/* b of s, which t (an active thread) does not own, joins s's run. Runs
+/* b of s, which t (an active thread) does not own, joins s's run, and is
+ * counted (count_remote). Runs
  * are kept per slab, several at once: a thread that frees blocks of
  * several sizes in turn (of several slabs) still queues each slab's
  * blocks with one push, not one per block. The flush may re-enter the
@@ -966,21 +973,21 @@ static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
 }
 
 /* run_add's common case, which calls nothing: b joins the run of s its
- * slot holds, which has room, and no look for stale runs is due. A
- * consumer thread frees nearly every block this way. */
+ * slot holds, which has room (1 <= n < RUN_MAX), and no look for stale
+ * runs is due. A consumer thread frees nearly every block this way;
+ * push_slow and _hak_ss_free_remote try it before run_add. */
 HAK_INLINE bool run_join(struct hak_thread *t, struct hak_slab *s, void *b)
 {
     struct hak_remote_run *r = &t->run[_hak_run_slot(b)];
     uint32_t tick = t->run_tick + 1;
-    if (r->slab != s || r->n == RUN_MAX || tick % RUN_MAX == 0)
+    if (r->slab != s || r->n - 1u >= RUN_MAX - 1u || tick % RUN_MAX == 0)
         return false;
     *(void **)b = r->head;
     r->head = b;
     r->n++;
     r->seen = tick;
     t->run_tick = tick;
-    HAK_RELAXED_ADD(t->ctr.in, 1);
-    HAK_RELAXED_ADD(t->ctr.remote_pushes, 1);
+    count_remote_active(t, 1);
     return true;
 }
 

@@ -272,8 +272,9 @@ HAK_INLINE unsigned _hak_run_slot(const void *b)
 {
     return (unsigned)((uintptr_t)b >> HAK_SLAB_SHIFT) & (HAK_RUNS - 1);
 }
-/* b of s, which t does not own, from t, an active thread, outside any
- * held section (_hak_decay_hold): onto s's run in t. */
+/* b of s, which t does not own, from t, an active thread: onto s's run
+ * in t. Needs no held section (_hak_decay_hold): it takes one when it
+ * may flush. */
 void _hak_ss_free_remote(struct hak_thread *t, struct hak_slab *s, void *b);
 /* Puts each of t's remote runs on its slab's queue. */
 void _hak_ss_run_flush(struct hak_thread *t);

@@ -598,9 +598,16 @@ static void *swings_grow_the_cap(void *arg)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
     EXPECT(l->n == 0);
     /* ...but leaves what the class learned, for a program that takes it up
-     * again soon... */
+     * again soon: a slow path of the class keeps it through the next
+     * flush too... */
     EXPECT(l->cap == cap);
     EXPECT(t->tls_list.c[cls].batch == batch);
+    _hak_stack_free(t, cls, _hak_stack_alloc(t, cls));
+    EXPECT(l->n > 0);
+    for (int i = 0; i < 100 && l->n != 0; i++)
+        _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
+    EXPECT(l->n == 0);
+    EXPECT(l->cap == cap);
     /* ...until a later sweep finds it idle still. */
     for (int i = 0; i < 1000; i++)
         _hak_stack_free(t, busy, _hak_stack_alloc(t, busy));
