@@ -204,12 +204,12 @@ static void stack_give(struct hak_thread *t, unsigned level, unsigned cls, void 
  * batch a tier grew for the class go back to where they began only at a
  * later sweep that finds it idle still: they hold no blocks once it is
  * flushed (a grown cap only lets frees fill the list further before the
- * next flush, within the thread's growth budget), and a class
- * the program takes up again in a while (sh6bench walks its sizes, a few
+ * next flush, within the thread's growth budget), and a class the
+ * program takes up again in a while (sh6bench walks its sizes, a few
  * hundred blocks of each, and comes back to them) would otherwise learn
- * them anew each time, four blocks a refill at first; that was a fifth of
- * sh6bench's instructions. Counted in slow paths,
- * not time, the sweep costs the fast paths nothing. The top block tells a
+ * them anew each time, four blocks a refill at first: a fifth of
+ * sh6bench's instructions. Counted in slow paths, not time, the sweep
+ * costs the fast paths nothing. The top block tells a
  * class the program still uses from its cache alone (larson's twenty
  * classes at random, each quiet on the slow paths for a while) from one
  * it left: with the ticks alone, 16 of them cost larson 2T 10% of its
