@@ -2,8 +2,10 @@
  *
  * HAK_TOP_POP(t, cls)  a block or NULL (miss: take the slow path).
  * HAK_TOP_PUSH(t, s, cls, p)  true if p, a block of class cls of slab s,
- *                      is t's and the top tier took it; false sends the
- *                      caller to the slow path.
+ *                      is t's and the top tier took it, or is another
+ *                      thread's and went to its slab's run in t (an
+ *                      active thread); false sends the caller to the slow
+ *                      path.
  * Both are direct calls to static inline functions, so the compiler sees
  * the whole fast path: no indirect call, no lock, no syscall.
  */
@@ -32,8 +34,19 @@ HAK_INLINE bool _hak_ss_push_top(struct hak_thread *t, struct hak_slab *s, void 
 #define HAK_TOP_FN(tier, op) HAK_TOP_CAT3(_hak_, tier, op)
 #include HAK_PLAN_TOP_INLINE
 #define HAK_TOP_POP(t, cls) HAK_TOP_FN(HAK_PLAN_TOP, _pop_inline)((t), (cls))
-#define HAK_TOP_PUSH(t, s, cls, p)                                                          \
-    (_hak_ss_owns((t), (s)) && HAK_TOP_FN(HAK_PLAN_TOP, _push_inline)((t), (cls), (p)))
+/* Another thread's block goes where _hak_free_block would send it, without
+ * the way there: a consumer thread frees nearly every block so. Under
+ * valgrind _hak_tls is the empty thread, never active. */
+HAK_INLINE bool _hak_top_push(struct hak_thread *t, struct hak_slab *s, unsigned cls, void *p)
+{
+    if (hak_likely(_hak_ss_owns(t, s)))
+        return HAK_TOP_FN(HAK_PLAN_TOP, _push_inline)(t, cls, p);
+    if (t->state != HAK_THREAD_ACTIVE)
+        return false;
+    _hak_ss_free_remote(t, s, p);
+    return true;
+}
+#define HAK_TOP_PUSH(t, s, cls, p) _hak_top_push((t), (s), (cls), (p))
 #endif
 
 #endif /* HAK_TOP_H */
