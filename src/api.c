@@ -66,13 +66,12 @@ HAK_NOINLINE void _hak_free_slow(void *p)
     _hak_free_block(p);
 }
 
-/* The rest of _hak_free_block, in a held section, apart so that the
- * remote case saves no registers. */
-static HAK_NOINLINE void free_block_held(struct hak_slab *s, void *p)
+void _hak_free_block(void *p)
 {
     bool locked;
     _hak_decay_hold();
     struct hak_thread *t = _hak_thread_get(&locked);
+    struct hak_slab *s = _hak_slab_of(p);
     if (locked) {
         /* The orphan heap serves threads that will not come back to flush
          * a remote run: none is left behind. */
@@ -85,18 +84,6 @@ static HAK_NOINLINE void free_block_held(struct hak_slab *s, void *p)
         _hak_stack_free(t, s->cls, p);
     }
     _hak_decay_release();
-}
-
-void _hak_free_block(void *p)
-{
-    /* Another thread's block, the common case of a thread that frees what
-     * others allocate, goes to its slab's run without the rest. */
-    struct hak_thread *t = _hak_tls;
-    struct hak_slab *s = _hak_slab_of(p);
-    if (hak_likely(t->state == HAK_THREAD_ACTIVE) && !_hak_ss_owns(t, s))
-        _hak_ss_free_remote(t, s, p);
-    else
-        free_block_held(s, p);
 }
 
 HAK_NOINLINE void *_hak_alloc_large(size_t size)

@@ -974,8 +974,7 @@ static void run_add(struct hak_thread *t, struct hak_slab *s, void *b)
 
 /* run_add's common case, which calls nothing: b joins the run of s its
  * slot holds, which has room (1 <= n < RUN_MAX), and no look for stale
- * runs is due. A consumer thread frees nearly every block this way;
- * push_slow and _hak_ss_free_remote try it before run_add. */
+ * runs is due. A consumer thread frees nearly every block this way. */
 HAK_INLINE bool run_join(struct hak_thread *t, struct hak_slab *s, void *b)
 {
     struct hak_remote_run *r = &t->run[_hak_run_slot(b)];
@@ -991,8 +990,8 @@ HAK_INLINE bool run_join(struct hak_thread *t, struct hak_slab *s, void *b)
     return true;
 }
 
-/* run_add for a caller outside a held section: its flushes may give a
- * slab back, which may start the purger (run_flush_one). */
+/* run_add in a held section (a caller may hold none): its flushes may
+ * give a slab back, which may start the purger (run_flush_one). */
 static HAK_NOINLINE void run_add_held(struct hak_thread *t, struct hak_slab *s, void *b)
 {
     _hak_decay_hold();
@@ -1036,8 +1035,7 @@ HAK_INLINE void push_slow(struct hak_thread *t, struct hak_slab *s, void *b, boo
         return;
     }
     if (!track && t->state == HAK_THREAD_ACTIVE) {
-        if (!run_join(t, s, b))
-            run_add(t, s, b);
+        _hak_ss_free_remote(t, s, b);
         return;
     }
     count_remote(t, 1);
