@@ -4,7 +4,8 @@
  * past the base (next_color: a few pages that are never touched, and an
  * offset within the slack of the block's last page), and the chunk map
  * points every chunk the span covers at the header; the block is at
- * header + offset (offset = alignment, at least the header). Only the
+ * header + offset, the first address past the header aligned as asked
+ * (span_offset; a block may start elsewhere at each reuse). Only the
  * pages the span needs are mapped; the rest of the chunk stays free for
  * the kernel to use, and a foreign pointer that lands there is told apart
  * by its distance from the base. A span keeps its colour when it is
@@ -276,39 +277,60 @@ static size_t span_need(const struct hak_large *h, size_t room)
     return page_round(span_color(h) + room);
 }
 
+/* Where a block aligned to align starts in span h, as an offset from its
+ * header: the first address so aligned past the header. A coloured span
+ * serves any alignment up to a chunk, and one above only from a header so
+ * aligned (whose base stays so aligned when the span moves). */
+static size_t span_offset(const struct hak_large *h, size_t align)
+{
+    uintptr_t a = (uintptr_t)h + LARGE_HEADER;
+    return ((a + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)h;
+}
+
+/* The room span h needs for a block of size bytes aligned to align, or
+ * SIZE_MAX if it can hold none. Reads the span's address, not its header. */
+static size_t span_wants(const struct hak_large *h, size_t size, size_t align)
+{
+    if (align > HAK_SS_SIZE && ((uintptr_t)h & (align - 1)) != 0)
+        return SIZE_MAX;
+    return span_offset(h, align) + size;
+}
+
 /* The base alignment a block aligned to align needs. */
 static size_t base_align(size_t align) { return align > HAK_SS_SIZE ? align : HAK_SS_SIZE; }
 
-/* The span of shard c nearest in size to a block room bytes past its
- * header, which is aligned to align, taken out: the smallest that is large
- * enough and at most take_slack larger, else (if grow) the largest of at
- * least half the room. Others stay for requests of their size: trimmed or
+/* The span of shard c nearest in size to a block of size bytes aligned to
+ * align (span_wants), taken out: the smallest that is large enough and at
+ * most take_slack larger, else (if grow) the largest of at least half
+ * what it needs. Others stay for requests of their size: trimmed or
  * grown, a span faults pages in anew later or now, and the cache would
  * hold only the few spans in turn resized (a block of 1 MiB trimming a
  * cached 5 MiB span, the next 5 MiB block mapped afresh). Where the
  * backend cannot resize, only a span at most a quarter (or 64 KiB) larger
  * will do. NULL if c has none to offer. */
-static struct hak_large *shard_take(struct large_shard *c, size_t room, size_t align,
+static struct hak_large *shard_take(struct large_shard *c, size_t size, size_t align,
                                     bool can_remap, bool grow)
 {
-    size_t most = room + (can_remap ? take_slack(room) : fit_slack(room));
-    size_t least = can_remap && grow ? room / 2 : room;
     struct hak_large *best = NULL;
-    size_t best_i = 0, best_size = 0;
+    size_t best_i = 0, best_room = 0;
+    bool best_fits = false;
     pthread_mutex_lock(&c->lock);
     /* Newest first: an exact fit (not a page to spare) ends the search,
      * and the newest spans are the likeliest to be still in the caches. */
     for (size_t i = c->n; i-- > 0;) {
-        size_t size = c->size[i];
-        if (((uintptr_t)c->span[i] & (align - 1)) != 0 || size < least || size > most)
+        size_t room = c->size[i], want = span_wants(c->span[i], size, align);
+        if (want == SIZE_MAX || room < (can_remap && grow ? want / 2 : want) ||
+            room > want + (can_remap ? take_slack(want) : fit_slack(want)))
             continue;
+        bool fits = room >= want;
         bool better = best == NULL ||
-                      (best_size < room ? size > best_size : size >= room && size < best_size);
+                      (best_fits ? fits && room < best_room : fits || room > best_room);
         if (better) {
             best = c->span[i];
             best_i = i;
-            best_size = size;
-            if (size >= room && size - room < HAK_PAGE_SIZE)
+            best_room = room;
+            best_fits = fits;
+            if (fits && room - want < HAK_PAGE_SIZE)
                 break;
         }
     }
@@ -318,27 +340,27 @@ static struct hak_large *shard_take(struct large_shard *c, size_t room, size_t a
     return best;
 }
 
-/* A span for a block room bytes past its header, the header aligned to
- * align, made from a cached one (shard_take), trimmed or grown to fit: one
- * large enough from the request's shard, else from any other, else one to
- * grow, from the request's shard first. NULL if the cache has none to
- * offer. */
-static struct hak_large *cache_take(size_t room, size_t align)
+/* A span for a block of size bytes aligned to align, made from a cached
+ * one (shard_take), trimmed or grown to fit: one large enough from the
+ * request's shard, else from any other, else one to grow, from the
+ * request's shard first. NULL if the cache has none to offer. */
+static struct hak_large *cache_take(size_t size, size_t align)
 {
     bool can_remap = remaps(HAK_BACKEND);
-    struct large_shard *home = shard_for(room);
+    struct large_shard *home = shard_for(size);
     struct hak_large *best = NULL;
     for (int grow = 0; best == NULL && grow <= can_remap; grow++) {
-        best = shard_take(home, room, align, can_remap, grow);
+        best = shard_take(home, size, align, can_remap, grow);
         for (unsigned i = 0; best == NULL && i < LARGE_SHARDS; i++)
             if (&shards[i] != home && HAK_RELAXED_GET(shards[i].n) != 0) /* a peek */
-                best = shard_take(&shards[i], room, align, can_remap, grow);
+                best = shard_take(&shards[i], size, align, can_remap, grow);
     }
     if (best == NULL)
         return NULL;
-    if (span_room(best) >= room)
+    size_t want = span_wants(best, size, align);
+    if (span_room(best) >= want)
         return best;
-    struct hak_large *grown = span_grow(best, span_need(best, room), base_align(align));
+    struct hak_large *grown = span_grow(best, span_need(best, want), base_align(align));
     if (grown == NULL) {
         best->magic = 0;
         span_unmap(best);
@@ -354,17 +376,17 @@ static bool slot_keeps(const struct hak_thread *t, size_t size)
     return t->keeps_span && size <= LARGE_SLOT_MAX && _hak_opt.decay_ms != 0;
 }
 
-/* t's kept span if it fits a block room bytes past its header, the header
- * aligned to align, as it is; else NULL. */
-static struct hak_large *slot_take(struct hak_thread *t, size_t room, size_t align)
+/* t's kept span if it fits a block of size bytes aligned to align as it
+ * is; else NULL. */
+static struct hak_large *slot_take(struct hak_thread *t, size_t size, size_t align)
 {
     if (atomic_load_explicit(&t->xlarge, memory_order_relaxed) == NULL)
         return NULL;
     struct hak_large *h = atomic_exchange_explicit(&t->xlarge, NULL, memory_order_acquire);
     if (h == NULL)
         return NULL;
-    if (span_room(h) >= room && span_room(h) - room <= fit_slack(room) &&
-        ((uintptr_t)h & (align - 1)) == 0)
+    size_t want = span_wants(h, size, align);
+    if (want != SIZE_MAX && span_room(h) >= want && span_room(h) - want <= fit_slack(want))
         return h;
     /* Put back: it still waits for a free that fits it. The purger may
      * have gone to sleep seeing the slot empty. */
@@ -406,7 +428,6 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    size_t room = offset + size;
     /* The backend is chosen at initialisation, which a large block may be
      * the first to need. */
     _hak_init();
@@ -420,10 +441,12 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
             _hak_orphan_unlock();
         t = _hak_tls;
     }
-    struct hak_large *h = slot_take(t, room, alignment);
+    struct hak_large *h = slot_take(t, size, alignment);
     if (h == NULL)
-        h = cache_take(room, alignment);
+        h = cache_take(size, alignment);
     if (h != NULL) {
+        offset = span_offset(h, alignment);
+        size_t room = offset + size;
         /* calloc zeroes the whole usable size, as glibc's does; a span
          * much larger than asked (cache_take takes spans whole, up to five
          * times the size asked) is trimmed first, which costs one mremap
@@ -434,7 +457,8 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
             memset((char *)h + offset, 0, span_room(h) - offset);
         }
     } else {
-        size_t color = next_color(room, offset);
+        /* A colour is a multiple of offset, so the block is aligned. */
+        size_t room = offset + size, color = next_color(room, offset);
         size_t need = page_round(color + room);
         h = _hak_map_reserve(need, base_align(alignment), color, HAK_CHUNK_LARGE);
         if (h == NULL)

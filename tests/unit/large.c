@@ -517,6 +517,38 @@ START_TEST(test_spans_coloured)
 }
 END_TEST
 
+/* A kept span whose header is not on a page boundary serves a request
+ * aligned to a page: the block starts at the span's first page boundary
+ * past the header, and nothing is mapped. */
+START_TEST(test_coloured_span_aligned)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON)
+        return;
+    size_t size = 200 * KiB;
+    char *others[8];
+    int n = 0;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    while (((uintptr_t)p - 64) % HAK_PAGE_SIZE == 0) {
+        ck_assert_int_lt(n, 8);
+        others[n++] = p;
+        p = malloc(size);
+        ck_assert_ptr_nonnull(p);
+    }
+    while (n > 0)
+        free(others[--n]);
+    free(p);
+    size_t mapped = large_mapped();
+    void *q = NULL;
+    ck_assert_int_eq(posix_memalign(&q, HAK_PAGE_SIZE, size - 2 * HAK_PAGE_SIZE), 0);
+    check_block(q, size - 2 * HAK_PAGE_SIZE, HAK_PAGE_SIZE);
+    ck_assert_msg((uintptr_t)q - (uintptr_t)p < HAK_PAGE_SIZE,
+                  "the aligned block %p is not in the kept span of %p", q, (void *)p);
+    ck_assert_uint_eq(large_mapped(), mapped);
+    free(q);
+}
+END_TEST
+
 /* Bad frees are reported on stderr and ignored; they must change nothing. */
 /* One size a thread keeps in its slot, one it cannot. */
 static const size_t bad_free_sizes[] = {200 * KiB, 1 * MiB};
@@ -795,6 +827,7 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("kept");
     tcase_add_test(tc, test_kept_span_reused);
+    tcase_add_test(tc, test_coloured_span_aligned);
     tcase_add_test(tc, test_kept_span_outlives_thread);
     tcase_add_test(tc, test_kept_span_decays);
     tcase_add_test(tc, test_calloc_trims_reused_span);
