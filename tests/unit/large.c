@@ -517,6 +517,29 @@ START_TEST(test_spans_coloured)
 }
 END_TEST
 
+/* A block of size bytes whose offset in its chunk passes want, from at
+ * most 64 tries (the colours of consecutive spans differ); the blocks
+ * tried before it are freed. */
+static char *block_where(size_t size, bool (*want)(uintptr_t offset))
+{
+    char *tried[64];
+    int n = 0;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    while (!want((uintptr_t)p & (HAK_SS_SIZE - 1))) {
+        ck_assert_int_lt(n, 64);
+        tried[n++] = p;
+        p = malloc(size);
+        ck_assert_ptr_nonnull(p);
+    }
+    while (n > 0)
+        free(tried[--n]);
+    return p;
+}
+
+static bool header_off_page(uintptr_t offset) { return (offset - 64) % HAK_PAGE_SIZE != 0; }
+static bool page_coloured(uintptr_t offset) { return offset >= HAK_PAGE_SIZE + 64; }
+
 /* A kept span whose header is not on a page boundary serves a request
  * aligned to a page: the block starts at the span's first page boundary
  * past the header, and nothing is mapped. */
@@ -525,18 +548,7 @@ START_TEST(test_coloured_span_aligned)
     if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON)
         return;
     size_t size = 200 * KiB;
-    char *others[8];
-    int n = 0;
-    char *p = malloc(size);
-    ck_assert_ptr_nonnull(p);
-    while (((uintptr_t)p - 64) % HAK_PAGE_SIZE == 0) {
-        ck_assert_int_lt(n, 8);
-        others[n++] = p;
-        p = malloc(size);
-        ck_assert_ptr_nonnull(p);
-    }
-    while (n > 0)
-        free(others[--n]);
+    char *p = block_where(size, header_off_page);
     free(p);
     size_t mapped = large_mapped();
     void *q = NULL;
@@ -556,20 +568,10 @@ static const size_t bad_free_sizes[] = {200 * KiB, 1 * MiB};
 START_TEST(test_bad_free)
 {
     size_t size = bad_free_sizes[_i];
-    /* Where the size has page colours, a span with one: the pages before
-     * its header are ours, and no block's. */
-    char *others[64];
-    int n = 0;
-    char *p = malloc(size);
+    /* Where the size has page colours (up to 512 KiB), a span with one:
+     * the pages before its header are ours, and no block's. */
+    char *p = size <= 512 * KiB ? block_where(size, page_coloured) : malloc(size);
     ck_assert_ptr_nonnull(p);
-    while (size <= 512 * KiB && ((uintptr_t)p & (HAK_SS_SIZE - 1)) < HAK_PAGE_SIZE + 64) {
-        ck_assert_int_lt(n, 64);
-        others[n++] = p;
-        p = malloc(size);
-        ck_assert_ptr_nonnull(p);
-    }
-    while (n > 0)
-        free(others[--n]);
     size_t usable = malloc_usable_size(p);
     size_t live = stats().live_large_blocks;
     char *interior = launder(p + 16), *again = launder(p);
