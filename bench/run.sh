@@ -64,6 +64,7 @@ if [ "$mode" = smoke ]; then
     xthread="2 2 2000 16 1024 42"
     rounds="2 20 100 42"
     midsize="2 2000 16 32769 1048576 42"
+    firstline="64 65536 100"
     gbench="--benchmark_min_time=0.0001"
     walk=100000
 else
@@ -73,6 +74,7 @@ else
     xthread="2 2 2000000 16 1024 42"
     rounds="2 2000 2500 42"
     midsize="2 500000 64 32769 1048576 42"
+    firstline="64 65536 1000000"
     gbench="--benchmark_min_time=0.05"
     walk=20000000
 fi
@@ -91,6 +93,8 @@ for a in $allocs; do
     run "rounds ($a)" "$pre" "$b/rounds" $rounds
     # shellcheck disable=SC2086
     run "midsize ($a)" "$pre" "$b/midsize" $midsize
+    # shellcheck disable=SC2086
+    run "firstline ($a)" "$pre" "$b/firstline" $firstline
     # White-box (links hakmem's internals): nothing to preload.
     if [ "$a" = hakmem ] && [ -x "$b/tier_walk" ]; then
         run "tier_walk" "" "$b/tier_walk" "$walk"

@@ -79,12 +79,16 @@ HAK_INLINE bool _hak_is_ss(const void *p)
     uint32_t bits = atomic_load_explicit(&_hak_ss_bits[i], memory_order_relaxed);
     return (bits >> (((uintptr_t)p >> HAK_CHUNK_SHIFT) & 31)) & 1;
 }
-/* Marks [base, base + size) (chunk-aligned base) as kind; false on OOM. */
+/* Marks the chunks [base, base + size) touches as kind, their entries
+ * pointing at base (which need not be chunk-aligned: a large span's header
+ * is coloured); false on OOM. */
 bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind);
-/* size bytes (chunk-aligned) from the backend, aligned to align and marked
- * as kind, with the decay's waiting memory given back first if that is
- * what it takes; NULL (errno set) if the backend or the map has none. */
-void *_hak_map_reserve(size_t size, size_t align, enum hak_chunk_kind kind);
+/* size bytes from the backend, aligned to align and marked as kind, with
+ * the decay's waiting memory given back first if that is what it takes;
+ * returns the address head bytes past their start, at which the entries
+ * point (head below a chunk), or NULL (errno set) if the backend or the
+ * map has none. */
+void *_hak_map_reserve(size_t size, size_t align, size_t head, enum hak_chunk_kind kind);
 void _hak_map_clear(void *base, size_t size);
 /* The region at base, marked as kind, changed from old_size to new_size
  * bytes: marks the chunks it gained, clears those it left; false on OOM

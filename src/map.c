@@ -87,9 +87,9 @@ bool _hak_map_set(void *base, size_t size, enum hak_chunk_kind kind)
     return map_fill(a >> HAK_CHUNK_SHIFT, chunk_end(a, size), a | (uintptr_t)kind);
 }
 
-void *_hak_map_reserve(size_t size, size_t align, enum hak_chunk_kind kind)
+void *_hak_map_reserve(size_t size, size_t align, size_t head, enum hak_chunk_kind kind)
 {
-    void *base = HAK_BACKEND->reserve(size, align);
+    char *base = HAK_BACKEND->reserve(size, align);
     /* Out of address space (RLIMIT_AS) or commit charge: the empty
      * SuperSlabs and cached large spans waiting for the decay may be what
      * stands in the way. */
@@ -97,12 +97,12 @@ void *_hak_map_reserve(size_t size, size_t align, enum hak_chunk_kind kind)
         base = HAK_BACKEND->reserve(size, align);
     if (base == NULL)
         return NULL;
-    if (!_hak_map_set(base, size, kind)) {
+    if (!_hak_map_set(base + head, size - head, kind)) {
         HAK_BACKEND->release(base, size);
         errno = ENOMEM;
         return NULL;
     }
-    return base;
+    return base + head;
 }
 
 void _hak_map_clear(void *base, size_t size)

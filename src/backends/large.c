@@ -1,11 +1,16 @@
 /* hakmem: large blocks (above HAK_SMALL_MAX): one span of pages each.
  *
- * A span starts at a chunk-aligned (2 MiB) base, so the chunk map can
- * point every chunk it covers back to that base; the span header sits at
- * the base and the block at base + offset (offset = alignment, at least
- * the header). Only the pages the span needs are mapped; the rest of the
- * chunk stays free for the kernel to use, and a foreign pointer that lands
- * there is told apart by its distance from base.
+ * A span starts at a chunk-aligned (2 MiB) base. Its header sits a colour
+ * past the base (next_color: a few pages that are never touched, and an
+ * offset within the slack of the block's last page), and the chunk map
+ * points every chunk the span covers at the header; the block is at
+ * header + offset, the first address past the header aligned as asked
+ * (span_offset; a block may start elsewhere at each reuse). Only the
+ * pages the span needs are mapped; the rest of the chunk stays free for
+ * the kernel to use, and a foreign pointer that lands there is told apart
+ * by its distance from the base. A span keeps its colour when it is
+ * resized, moved or cached, and what it holds is counted from its header
+ * (span_room), so its colour costs it nothing in the cache.
  *
  * Freed spans wait in a cache until the decay. It is sharded: spans up to
  * LARGE_MID_MAX in a shard per CPU (modulo LARGE_SHARDS - 1), so threads
@@ -60,6 +65,8 @@
 #define LARGE_MAGIC_LIVE 0x68616b4c61726765ull  /* "hakLarge" */
 #define LARGE_MAGIC_CACHED 0x68616b4361636865ull /* "hakCache" */
 #define LARGE_HEADER 64
+#define LARGE_PAGE_COLORS 32
+#define LARGE_COLOR_SPAN_MAX ((size_t)512 << 10)
 #define LARGE_CACHE_SPANS 512
 #define LARGE_CACHE_BYTES ((size_t)64 << 20)
 #define LARGE_CACHE_SPAN_MAX (LARGE_CACHE_BYTES / 2) /* so one span never empties the cache */
@@ -72,9 +79,16 @@
 struct hak_large {
     uint64_t magic;
     size_t map_size;            /* bytes mapped at the base */
-    size_t offset;              /* the block is at base + offset */
+    size_t offset;              /* the block is at the header + offset */
     struct hak_large *next;     /* in a list of spans about to be unmapped */
 };
+
+/* A span's colour: how far past its chunk-aligned base its header sits. */
+static size_t span_color(const struct hak_large *h) { return (uintptr_t)h & (HAK_SS_SIZE - 1); }
+static void *span_base(struct hak_large *h) { return (char *)h - span_color(h); }
+/* The bytes from h's header to its end: what the span holds, whatever
+ * its colour. The cache matches and counts spans by it. */
+static size_t span_room(const struct hak_large *h) { return h->map_size - span_color(h); }
 
 _Static_assert(sizeof(struct hak_large) <= LARGE_HEADER, "the span header fits before the block");
 
@@ -82,7 +96,7 @@ struct large_shard {
     pthread_mutex_t lock;
     size_t n;
     struct hak_large *span[LARGE_CACHE_SPANS]; /* oldest first */
-    size_t size[LARGE_CACHE_SPANS];            /* span[i]->map_size */
+    size_t size[LARGE_CACHE_SPANS];            /* span_room(span[i]) */
     uint64_t freed_ms[LARGE_CACHE_SPANS];      /* when it was cached (the decay) */
 } __attribute__((aligned(HAK_CACHE_LINE)));
 
@@ -127,8 +141,9 @@ static size_t page_round(size_t n) { return (n + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE
 static void span_unmap(struct hak_large *h)
 {
     size_t size = h->map_size;
-    _hak_map_clear(h, size);
-    HAK_BACKEND->release(h, size);
+    void *base = span_base(h);
+    _hak_map_clear(base, size);
+    HAK_BACKEND->release(base, size);
     atomic_fetch_sub_explicit(&mapped_bytes, size, memory_order_relaxed);
 }
 
@@ -171,28 +186,30 @@ static bool remaps(const struct hak_backend_ops *b)
 static bool span_resize(struct hak_large *h, size_t need)
 {
     const struct hak_backend_ops *b = HAK_BACKEND;
-    size_t old = h->map_size;
+    size_t old = h->map_size, c = span_color(h);
+    void *base = span_base(h);
     if (!remaps(b))
         return false;
     /* The chunks a span gains were free address space, so no region of
      * ours is in them: they are marked only once the span has them.
-     * Those it leaves are cleared before it does. */
+     * Those it leaves are cleared before it does. The map's entries point
+     * at the header, so its calls count from there. */
     if (need > old) {
-        if (!b->resize(h, old, need))
+        if (!b->resize(base, old, need))
             return false;
-        if (!_hak_map_resize(h, old, need, HAK_CHUNK_LARGE)) {
-            b->resize(h, need, old);
+        if (!_hak_map_resize(h, old - c, need - c, HAK_CHUNK_LARGE)) {
+            b->resize(base, need, old);
             return false;
         }
         h->map_size = need;
     } else {
         /* The size first too: a foreign pointer in the tail given back
          * must be told apart as soon as the tail is gone. */
-        _hak_map_resize(h, old, need, HAK_CHUNK_LARGE);
+        _hak_map_resize(h, old - c, need - c, HAK_CHUNK_LARGE);
         h->map_size = need;
-        if (!b->resize(h, old, need)) {
+        if (!b->resize(base, old, need)) {
             h->map_size = old;
-            _hak_map_resize(h, need, old, HAK_CHUNK_LARGE);
+            _hak_map_resize(h, need - c, old - c, HAK_CHUNK_LARGE);
             return false;
         }
     }
@@ -201,32 +218,35 @@ static bool span_resize(struct hak_large *h, size_t need)
 }
 
 /* Span h moved, pages and all, to a new region of need bytes (need more
- * than h has) aligned to align; NULL if it cannot be, h unchanged. */
+ * than h has) with a base aligned to align, its colour kept; NULL if it
+ * cannot be, h unchanged. */
 static struct hak_large *span_move(struct hak_large *h, size_t need, size_t align)
 {
     const struct hak_backend_ops *b = HAK_BACKEND;
     if (!remaps(b))
         return NULL;
-    struct hak_large *n = b->reserve(need, align);
-    if (n == NULL)
+    size_t c = span_color(h);
+    char *nbase = b->reserve(need, align);
+    if (nbase == NULL)
         return NULL;
+    struct hak_large *n = (struct hak_large *)(nbase + c);
     /* n's chunks are marked only once the move has succeeded: a failed
      * one may leave part of n to another mapping, whose entries must not
      * be ours to clear. Their leaves are made now, so marking cannot fail
      * then. h's entries go before its pages, as span_unmap's do; its
      * leaves exist, so setting them again cannot fail either. */
-    if (!_hak_map_set(n, need, HAK_CHUNK_LARGE)) {
-        b->release(n, need);
+    if (!_hak_map_set(n, need - c, HAK_CHUNK_LARGE)) {
+        b->release(nbase, need);
         return NULL;
     }
-    _hak_map_clear(n, need);
+    _hak_map_clear(n, need - c);
     size_t old = h->map_size;
-    _hak_map_clear(h, old);
-    if (!b->move(n, need, h, old)) {
-        _hak_map_set(h, old, HAK_CHUNK_LARGE);
+    _hak_map_clear(h, old - c);
+    if (!b->move(nbase, need, span_base(h), old)) {
+        _hak_map_set(h, old - c, HAK_CHUNK_LARGE);
         return NULL;
     }
-    _hak_map_set(n, need, HAK_CHUNK_LARGE);
+    _hak_map_set(n, need - c, HAK_CHUNK_LARGE);
     n->map_size = need;
     atomic_fetch_add_explicit(&mapped_bytes, need - old, memory_order_relaxed);
     return n;
@@ -250,36 +270,67 @@ static struct hak_large *span_fit(struct hak_large *h, size_t need)
 /* How much larger than need a span may be where it is taken as it is. */
 static size_t fit_slack(size_t need) { return need / 4 > 65536 ? need / 4 : 65536; }
 
-/* The span of shard c nearest in size to need with a base aligned to
- * align, taken out: the smallest that is large enough and at most
- * take_slack larger, else (if grow) the largest of at least half the
- * need. Others stay for requests of their size: trimmed or grown, a span
- * faults pages in anew later or now, and the cache would hold only the few
- * spans in turn resized (a block of 1 MiB trimming a cached 5 MiB span,
- * the next 5 MiB block mapped afresh). Where the backend cannot resize,
- * only a span at most a quarter (or 64 KiB) larger will do. NULL if c has
- * none to offer. */
-static struct hak_large *shard_take(struct large_shard *c, size_t need, size_t align,
+/* The bytes span h needs mapped for a block room bytes past its header
+ * (the offset, then the block). */
+static size_t span_need(const struct hak_large *h, size_t room)
+{
+    return page_round(span_color(h) + room);
+}
+
+/* Where a block aligned to align starts in span h, as an offset from its
+ * header: the first address so aligned past the header. A coloured span
+ * serves any alignment up to a chunk, and one above only from a header so
+ * aligned (whose base stays so aligned when the span moves). */
+static size_t span_offset(const struct hak_large *h, size_t align)
+{
+    uintptr_t a = (uintptr_t)h + LARGE_HEADER;
+    return ((a + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)h;
+}
+
+/* The room span h needs for a block of size bytes aligned to align, or
+ * SIZE_MAX if it can hold none. Reads the span's address, not its header. */
+static size_t span_wants(const struct hak_large *h, size_t size, size_t align)
+{
+    if (align > HAK_SS_SIZE && ((uintptr_t)h & (align - 1)) != 0)
+        return SIZE_MAX;
+    return span_offset(h, align) + size;
+}
+
+/* The base alignment a block aligned to align needs. */
+static size_t base_align(size_t align) { return align > HAK_SS_SIZE ? align : HAK_SS_SIZE; }
+
+/* The span of shard c nearest in size to a block of size bytes aligned to
+ * align (span_wants), taken out: the smallest that is large enough and at
+ * most take_slack larger, else (if grow) the largest of at least half
+ * what it needs. Others stay for requests of their size: trimmed or
+ * grown, a span faults pages in anew later or now, and the cache would
+ * hold only the few spans in turn resized (a block of 1 MiB trimming a
+ * cached 5 MiB span, the next 5 MiB block mapped afresh). Where the
+ * backend cannot resize, only a span at most a quarter (or 64 KiB) larger
+ * will do. NULL if c has none to offer. */
+static struct hak_large *shard_take(struct large_shard *c, size_t size, size_t align,
                                     bool can_remap, bool grow)
 {
-    size_t most = need + (can_remap ? take_slack(need) : fit_slack(need));
-    size_t least = can_remap && grow ? need / 2 : need;
     struct hak_large *best = NULL;
-    size_t best_i = 0, best_size = 0;
+    size_t best_i = 0, best_room = 0;
+    bool best_fits = false;
     pthread_mutex_lock(&c->lock);
-    /* Newest first: an exact fit ends the search, and the newest spans
-     * are the likeliest to be still in the caches. */
+    /* Newest first: an exact fit (not a page to spare) ends the search,
+     * and the newest spans are the likeliest to be still in the caches. */
     for (size_t i = c->n; i-- > 0;) {
-        size_t size = c->size[i];
-        if (((uintptr_t)c->span[i] & (align - 1)) != 0 || size < least || size > most)
+        size_t room = c->size[i], want = span_wants(c->span[i], size, align);
+        if (want == SIZE_MAX || room < (can_remap && grow ? want / 2 : want) ||
+            room > want + (can_remap ? take_slack(want) : fit_slack(want)))
             continue;
+        bool fits = room >= want;
         bool better = best == NULL ||
-                      (best_size < need ? size > best_size : size >= need && size < best_size);
+                      (best_fits ? fits && room < best_room : fits || room > best_room);
         if (better) {
             best = c->span[i];
             best_i = i;
-            best_size = size;
-            if (size == need)
+            best_room = room;
+            best_fits = fits;
+            if (fits && room - want < HAK_PAGE_SIZE)
                 break;
         }
     }
@@ -289,26 +340,27 @@ static struct hak_large *shard_take(struct large_shard *c, size_t need, size_t a
     return best;
 }
 
-/* A span of at least need bytes with a base aligned to align, made from a
- * cached one (shard_take), trimmed or grown to fit: one large enough from
- * need's shard, else from any other, else one to grow, from need's shard
- * first. NULL if the cache has none to offer. */
-static struct hak_large *cache_take(size_t need, size_t align)
+/* A span for a block of size bytes aligned to align, made from a cached
+ * one (shard_take), trimmed or grown to fit: one large enough from the
+ * request's shard, else from any other, else one to grow, from the
+ * request's shard first. NULL if the cache has none to offer. */
+static struct hak_large *cache_take(size_t size, size_t align)
 {
     bool can_remap = remaps(HAK_BACKEND);
-    struct large_shard *home = shard_for(need);
+    struct large_shard *home = shard_for(size);
     struct hak_large *best = NULL;
     for (int grow = 0; best == NULL && grow <= can_remap; grow++) {
-        best = shard_take(home, need, align, can_remap, grow);
+        best = shard_take(home, size, align, can_remap, grow);
         for (unsigned i = 0; best == NULL && i < LARGE_SHARDS; i++)
             if (&shards[i] != home && HAK_RELAXED_GET(shards[i].n) != 0) /* a peek */
-                best = shard_take(&shards[i], need, align, can_remap, grow);
+                best = shard_take(&shards[i], size, align, can_remap, grow);
     }
     if (best == NULL)
         return NULL;
-    if (best->map_size >= need)
+    size_t want = span_wants(best, size, align);
+    if (span_room(best) >= want)
         return best;
-    struct hak_large *grown = span_grow(best, need, align);
+    struct hak_large *grown = span_grow(best, span_need(best, want), base_align(align));
     if (grown == NULL) {
         best->magic = 0;
         span_unmap(best);
@@ -324,22 +376,45 @@ static bool slot_keeps(const struct hak_thread *t, size_t size)
     return t->keeps_span && size <= LARGE_SLOT_MAX && _hak_opt.decay_ms != 0;
 }
 
-/* t's kept span if it fits need and align as it is, or NULL. */
-static struct hak_large *slot_take(struct hak_thread *t, size_t need, size_t align)
+/* t's kept span if it fits a block of size bytes aligned to align as it
+ * is; else NULL. */
+static struct hak_large *slot_take(struct hak_thread *t, size_t size, size_t align)
 {
     if (atomic_load_explicit(&t->xlarge, memory_order_relaxed) == NULL)
         return NULL;
     struct hak_large *h = atomic_exchange_explicit(&t->xlarge, NULL, memory_order_acquire);
     if (h == NULL)
         return NULL;
-    if (h->map_size >= need && h->map_size - need <= fit_slack(need) &&
-        ((uintptr_t)h & (align - 1)) == 0)
+    size_t want = span_wants(h, size, align);
+    if (want != SIZE_MAX && span_room(h) >= want && span_room(h) - want <= fit_slack(want))
         return h;
     /* Put back: it still waits for a free that fits it. The purger may
      * have gone to sleep seeing the slot empty. */
     atomic_store_explicit(&t->xlarge, h, memory_order_release);
     _hak_decay_kick();
     return NULL;
+}
+
+/* The colour of a new span for a block room bytes past its header, which
+ * is aligned to step: one of the offsets (multiples of step) that fit in
+ * the slack of the block's last page, which costs nothing, and for a span
+ * up to LARGE_COLOR_SPAN_MAX one of LARGE_PAGE_COLORS pages, which costs
+ * address space only (they are never touched), both picked by a Weyl
+ * sequence (a counter times the golden ratio), which spreads consecutive
+ * spans evenly. With every header at its chunk-aligned base, all headers
+ * and the first line of every block share a cache set and a TLB set: a
+ * program that touched the start of 64 live blocks of 64 KiB in turn ran
+ * at a twelfth of the rate it has with the colours (bench/firstline).
+ * Blocks aligned to a page or more get none. */
+static size_t next_color(size_t room, size_t step)
+{
+    static _Atomic uint32_t turn;
+    if (step >= HAK_PAGE_SIZE)
+        return 0;
+    uint32_t x = atomic_fetch_add_explicit(&turn, 1, memory_order_relaxed) * 0x9e3779b9u;
+    size_t lines = (page_round(room) - room) / step + 1;
+    size_t pages = page_round(room) <= LARGE_COLOR_SPAN_MAX ? LARGE_PAGE_COLORS : 1;
+    return (x >> 24) % pages * HAK_PAGE_SIZE + (x >> 8) % lines * step;
 }
 
 void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
@@ -353,8 +428,6 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    size_t need = page_round(offset + size);
-    size_t base_align = alignment > HAK_SS_SIZE ? alignment : HAK_SS_SIZE;
     /* The backend is chosen at initialisation, which a large block may be
      * the first to need. */
     _hak_init();
@@ -368,21 +441,26 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
             _hak_orphan_unlock();
         t = _hak_tls;
     }
-    struct hak_large *h = slot_take(t, need, base_align);
+    struct hak_large *h = slot_take(t, size, alignment);
     if (h == NULL)
-        h = cache_take(need, base_align);
+        h = cache_take(size, alignment);
     if (h != NULL) {
+        offset = span_offset(h, alignment);
+        size_t room = offset + size;
         /* calloc zeroes the whole usable size, as glibc's does; a span
-         * much larger than asked (cache_take trims only above an eighth
-         * or 1 MiB) is trimmed first, which costs one mremap where
-         * zeroing the excess cost 8 us per MiB. */
+         * much larger than asked (cache_take takes spans whole, up to five
+         * times the size asked) is trimmed first, which costs one mremap
+         * where zeroing the excess cost 8 us per MiB. */
         if (zero) {
-            if (h->map_size - need > fit_slack(need))
-                span_resize(h, need);
-            memset((char *)h + offset, 0, h->map_size - offset);
+            if (span_room(h) - room > fit_slack(room))
+                span_resize(h, span_need(h, room));
+            memset((char *)h + offset, 0, span_room(h) - offset);
         }
     } else {
-        h = _hak_map_reserve(need, base_align, HAK_CHUNK_LARGE);
+        /* A colour is a multiple of offset, so the block is aligned. */
+        size_t room = offset + size, color = next_color(room, offset);
+        size_t need = page_round(color + room);
+        h = _hak_map_reserve(need, base_align(alignment), color, HAK_CHUNK_LARGE);
         if (h == NULL)
             return NULL;
         h->map_size = need;
@@ -400,12 +478,12 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
 enum hak_large_kind _hak_large_check(const void *p, uintptr_t entry, size_t *usable)
 {
     struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
-    uintptr_t a = (uintptr_t)p, base = (uintptr_t)h;
+    uintptr_t a = (uintptr_t)p, base = (uintptr_t)span_base(h);
     if (a < base || a >= base + h->map_size)
         return HAK_LARGE_FOREIGN;
-    if (h->magic != LARGE_MAGIC_LIVE || a != base + h->offset)
+    if (h->magic != LARGE_MAGIC_LIVE || a != (uintptr_t)h + h->offset)
         return HAK_LARGE_BAD;
-    *usable = h->map_size - h->offset;
+    *usable = span_room(h) - h->offset;
     return HAK_LARGE_OURS;
 }
 
@@ -414,10 +492,10 @@ void *_hak_large_resize(uintptr_t entry, size_t size)
     struct hak_large *h = (struct hak_large *)(entry & ~HAK_CHUNK_KIND_MASK);
     if (size > PTRDIFF_MAX - 2 * h->offset - HAK_SS_SIZE)
         return NULL;
-    size_t need = page_round(h->offset + size);
+    size_t need = span_need(h, h->offset + size);
     if (need <= h->map_size)
         return (char *)span_fit(h, need) + h->offset;
-    struct hak_large *n = span_grow(h, need, h->offset > HAK_SS_SIZE ? h->offset : HAK_SS_SIZE);
+    struct hak_large *n = span_grow(h, need, base_align(h->offset));
     return n == NULL ? NULL : (char *)n + n->offset;
 }
 
@@ -442,15 +520,16 @@ static void shard_evict(struct large_shard *c, size_t add, size_t keep,
  * unmap once no lock is held. */
 static void cache_put_at(struct hak_large *h, uint64_t now, struct hak_large **evicted)
 {
-    struct large_shard *c = shard_for(h->map_size);
+    size_t room = span_room(h);
+    struct large_shard *c = shard_for(room);
     pthread_mutex_lock(&c->lock);
     /* The oldest go, as many as make room, in one move of the rest. */
-    shard_evict(c, h->map_size, 1, evicted);
+    shard_evict(c, room, 1, evicted);
     c->span[c->n] = h;
-    c->size[c->n] = h->map_size;
+    c->size[c->n] = room;
     c->freed_ms[c->n] = now;
     HAK_RELAXED_SET(c->n, c->n + 1);
-    atomic_fetch_add_explicit(&cached_bytes, h->map_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cached_bytes, room, memory_order_relaxed);
     pthread_mutex_unlock(&c->lock);
     /* Still above the bound: c had too little; the other shards give the
      * rest, one lock at a time. */
@@ -491,13 +570,13 @@ bool _hak_large_free(void *p, uintptr_t entry)
         HAK_RELAXED_ADD(t->ctr.large_in, 1);
     else
         atomic_fetch_add_explicit(&stateless_in, 1, memory_order_relaxed);
-    if (h->map_size > LARGE_CACHE_SPAN_MAX) {
+    if (span_room(h) > LARGE_CACHE_SPAN_MAX) {
         h->magic = 0;
         span_unmap(h);
         return true;
     }
     h->magic = LARGE_MAGIC_CACHED;
-    if (slot_keeps(t, h->map_size)) {
+    if (slot_keeps(t, span_room(h))) {
         /* The span kept before, if any, goes to the cache instead. */
         h = atomic_exchange_explicit(&t->xlarge, h, memory_order_acq_rel);
         if (h == NULL) {

@@ -168,7 +168,7 @@ static struct hak_slab *pool_take_locked(void)
  * SuperSlab: a resident one first). */
 static struct hak_slab *ss_create(void)
 {
-    struct hak_superslab *ss = _hak_map_reserve(HAK_SS_SIZE, HAK_SS_SIZE, HAK_CHUNK_SS);
+    struct hak_superslab *ss = _hak_map_reserve(HAK_SS_SIZE, HAK_SS_SIZE, 0, HAK_CHUNK_SS);
     if (ss == NULL)
         return NULL;
     /* Under valgrind all but the header is NOACCESS until handed out. */

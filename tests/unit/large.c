@@ -212,6 +212,29 @@ static bool resident(const char *p, size_t size)
     return i == pages;
 }
 
+/* Whether no page of [p, p + size) (page-aligned p) is resident. */
+static bool none_resident(const char *p, size_t size)
+{
+    size_t pages = size / HAK_PAGE_SIZE;
+    unsigned char *vec = malloc(pages + 1);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore((void *)p, size, vec), 0);
+    size_t i = 0;
+    while (i < pages && !(vec[i] & 1))
+        i++;
+    free(vec);
+    return i == pages;
+}
+
+/* One past the last byte mapped for the span of block p of size bytes
+ * (aligned to at most 64): its header sits a colour past the chunk's
+ * base, and the span ends at the first page boundary after the block. */
+static char *span_end(const char *p, size_t size)
+{
+    uintptr_t base = (uintptr_t)p & ~(HAK_SS_SIZE - 1);
+    return (char *)(base + span_bytes((uintptr_t)p - base - 64 + size));
+}
+
 /* The index of the first of p's n bytes that is not c; n if none. */
 static size_t first_not(const char *p, size_t n, char c)
 {
@@ -353,7 +376,7 @@ START_TEST(test_realloc_split_span)
     char *mid = (char *)(((uintptr_t)p + MiB) & ~(HAK_PAGE_SIZE - 1));
     ck_assert_int_eq(madvise(mid, HAK_PAGE_SIZE, MADV_DONTDUMP), 0);
     /* Something of the program's right after the span. */
-    char *end = p - 64 + span_bytes(size);
+    char *end = span_end(p, size);
     char *wall = mmap(end, HAK_PAGE_SIZE, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (wall != end) {
@@ -462,6 +485,82 @@ START_TEST(test_calloc_reused_span)
 }
 END_TEST
 
+/* Live spans of a medium size do not all start their chunks: their headers
+ * and the first lines of their blocks spread over cache lines and pages
+ * (else all fell in one cache set and one TLB set), and the pages a
+ * colour skips are never touched, so they cost no memory. */
+START_TEST(test_spans_coloured)
+{
+    enum { N = 64 };
+    size_t size = 64 * KiB;
+    char *p[N];
+    uint64_t lines = 0, pages = 0;
+    for (int i = 0; i < N; i++) {
+        p[i] = malloc(size);
+        check_block(p[i], size, HAK_ALIGN);
+        check_span_mapped(p[i], size);
+        memset(p[i], 7, size);
+        uintptr_t off = (uintptr_t)p[i] & (HAK_SS_SIZE - 1);
+        lines |= (uint64_t)1 << (off / 64 % 64);
+        pages |= (uint64_t)1 << (off / HAK_PAGE_SIZE % 64);
+        char *base = p[i] - off;
+        size_t skipped = (off - 64) & ~(HAK_PAGE_SIZE - 1);
+        ck_assert_msg(skipped == 0 || none_resident(base, skipped),
+                      "block %p: a page its colour skips is resident", (void *)p[i]);
+    }
+    ck_assert_msg(__builtin_popcountll(lines) >= 32, "%d cache lines of 64 used",
+                  __builtin_popcountll(lines));
+    ck_assert_msg(__builtin_popcountll(pages) >= 16, "%d pages of 32 used",
+                  __builtin_popcountll(pages));
+    for (int i = 0; i < N; i++)
+        free(p[i]);
+}
+END_TEST
+
+/* A block of size bytes whose offset in its chunk passes want, from at
+ * most 64 tries (the colours of consecutive spans differ); the blocks
+ * tried before it are freed. */
+static char *block_where(size_t size, bool (*want)(uintptr_t offset))
+{
+    char *tried[64];
+    int n = 0;
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    while (!want((uintptr_t)p & (HAK_SS_SIZE - 1))) {
+        ck_assert_int_lt(n, 64);
+        tried[n++] = p;
+        p = malloc(size);
+        ck_assert_ptr_nonnull(p);
+    }
+    while (n > 0)
+        free(tried[--n]);
+    return p;
+}
+
+static bool header_off_page(uintptr_t offset) { return (offset - 64) % HAK_PAGE_SIZE != 0; }
+static bool page_coloured(uintptr_t offset) { return offset >= HAK_PAGE_SIZE + 64; }
+
+/* A kept span whose header is not on a page boundary serves a request
+ * aligned to a page: the block starts at the span's first page boundary
+ * past the header, and nothing is mapped. */
+START_TEST(test_coloured_span_aligned)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON)
+        return;
+    size_t size = 200 * KiB;
+    char *p = block_where(size, header_off_page);
+    free(p);
+    size_t mapped = large_mapped();
+    void *q = NULL;
+    ck_assert_int_eq(posix_memalign(&q, HAK_PAGE_SIZE, size - 2 * HAK_PAGE_SIZE), 0);
+    check_block(q, size - 2 * HAK_PAGE_SIZE, HAK_PAGE_SIZE);
+    ck_assert_msg((uintptr_t)q - (uintptr_t)p < HAK_PAGE_SIZE,
+                  "the aligned block %p is not in the kept span of %p", q, (void *)p);
+    ck_assert_uint_eq(large_mapped(), mapped);
+    free(q);
+}
+END_TEST
+
 /* Bad frees are reported on stderr and ignored; they must change nothing. */
 /* One size a thread keeps in its slot, one it cannot. */
 static const size_t bad_free_sizes[] = {200 * KiB, 1 * MiB};
@@ -469,13 +568,20 @@ static const size_t bad_free_sizes[] = {200 * KiB, 1 * MiB};
 START_TEST(test_bad_free)
 {
     size_t size = bad_free_sizes[_i];
-    char *p = malloc(size);
+    /* Where the size has page colours (up to 512 KiB), a span with one:
+     * the pages before its header are ours, and no block's. */
+    char *p = size <= 512 * KiB ? block_where(size, page_coloured) : malloc(size);
     ck_assert_ptr_nonnull(p);
     size_t usable = malloc_usable_size(p);
     size_t live = stats().live_large_blocks;
     char *interior = launder(p + 16), *again = launder(p);
 
     free(interior);
+    ck_assert_uint_eq(stats().live_large_blocks, live);
+    ck_assert_uint_eq(malloc_usable_size(p), usable);
+    /* The start of its chunk: a page before the header when the span has a
+     * page colour, the header or a line before it when it has not. */
+    free(launder((char *)((uintptr_t)p & ~(HAK_SS_SIZE - 1))));
     ck_assert_uint_eq(stats().live_large_blocks, live);
     ck_assert_uint_eq(malloc_usable_size(p), usable);
 
@@ -713,6 +819,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     tc = tcase_create("reuse");
+    tcase_add_test(tc, test_spans_coloured);
     tcase_add_test(tc, test_span_reuse);
     tcase_add_test(tc, test_calloc_reused_span);
     tcase_add_test(tc, test_span_resized_for_reuse);
@@ -722,6 +829,7 @@ static Suite *suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("kept");
     tcase_add_test(tc, test_kept_span_reused);
+    tcase_add_test(tc, test_coloured_span_aligned);
     tcase_add_test(tc, test_kept_span_outlives_thread);
     tcase_add_test(tc, test_kept_span_decays);
     tcase_add_test(tc, test_calloc_trims_reused_span);
