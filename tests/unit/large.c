@@ -197,33 +197,34 @@ static size_t span_bytes(size_t size)
     return (64 + size + HAK_PAGE_SIZE - 1) & ~(HAK_PAGE_SIZE - 1);
 }
 
+/* How many of the pages [p, p + size) touches are resident, and how many
+ * it touches. */
+static size_t resident_pages(const char *p, size_t size, size_t *pages)
+{
+    uintptr_t lo = (uintptr_t)p & ~(HAK_PAGE_SIZE - 1);
+    *pages = ((uintptr_t)p + size - lo + HAK_PAGE_SIZE - 1) / HAK_PAGE_SIZE;
+    unsigned char *vec = malloc(*pages);
+    ck_assert_ptr_nonnull(vec);
+    ck_assert_int_eq(mincore((void *)lo, *pages * HAK_PAGE_SIZE, vec), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < *pages; i++)
+        n += vec[i] & 1;
+    free(vec);
+    return n;
+}
+
 /* Whether every page of [p, p + size) is resident. */
 static bool resident(const char *p, size_t size)
 {
-    uintptr_t lo = (uintptr_t)p & ~(HAK_PAGE_SIZE - 1);
-    size_t pages = ((uintptr_t)p + size - lo + HAK_PAGE_SIZE - 1) / HAK_PAGE_SIZE;
-    unsigned char *vec = malloc(pages);
-    ck_assert_ptr_nonnull(vec);
-    ck_assert_int_eq(mincore((void *)lo, pages * HAK_PAGE_SIZE, vec), 0);
-    size_t i = 0;
-    while (i < pages && (vec[i] & 1))
-        i++;
-    free(vec);
-    return i == pages;
+    size_t pages;
+    return resident_pages(p, size, &pages) == pages;
 }
 
-/* Whether no page of [p, p + size) (page-aligned p) is resident. */
+/* Whether no page of [p, p + size) is resident. */
 static bool none_resident(const char *p, size_t size)
 {
-    size_t pages = size / HAK_PAGE_SIZE;
-    unsigned char *vec = malloc(pages + 1);
-    ck_assert_ptr_nonnull(vec);
-    ck_assert_int_eq(mincore((void *)p, size, vec), 0);
-    size_t i = 0;
-    while (i < pages && !(vec[i] & 1))
-        i++;
-    free(vec);
-    return i == pages;
+    size_t pages;
+    return resident_pages(p, size, &pages) == 0;
 }
 
 /* One past the last byte mapped for the span of block p of size bytes
