@@ -33,8 +33,9 @@
 static pthread_mutex_t decay_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t decay_cond = PTHREAD_COND_INITIALIZER;
 /* Set by a kick, cleared by the purger when nothing waits any more: a
- * kick while it is set costs one atomic load, no lock, no syscall. */
-static _Atomic bool pending;
+ * kick while it is set costs one atomic load, no lock, no syscall. Only
+ * a purger that has started is pending. */
+_Atomic bool _hak_decay_pending;
 static _Atomic bool purger_started;
 /* The calling thread's _hak_decay_hold depth, and a start it put off. */
 __thread unsigned _hak_decay_depth HAK_TLS_MODEL;
@@ -60,19 +61,19 @@ static void *purger_main(void *arg)
     struct timespec half = {half_ms / 1000, (long)(half_ms % 1000) * 1000000};
     for (;;) {
         pthread_mutex_lock(&decay_lock);
-        while (!atomic_load(&pending))
+        while (!atomic_load(&_hak_decay_pending))
             pthread_cond_wait(&decay_cond, &decay_lock);
         pthread_mutex_unlock(&decay_lock);
         nanosleep(&half, NULL);
         purge(false);
         if (!_hak_ss_dirty() && !_hak_large_dirty()) {
-            atomic_store(&pending, false);
+            atomic_store(&_hak_decay_pending, false);
             /* A kick between the look and the store set pending to true,
              * which this store erased: look once more, after the store
-             * (the kick's fence pairs with this one). */
-            atomic_thread_fence(memory_order_seq_cst);
-            if (_hak_ss_dirty() || _hak_large_dirty())
-                atomic_store(&pending, true);
+             * (the kick's light fence pairs with this one). Without the
+             * fence the look proves nothing, and the purger stays awake. */
+            if (!_hak_fence_heavy() || _hak_ss_dirty() || _hak_large_dirty())
+                atomic_store(&_hak_decay_pending, true);
         }
     }
     return NULL;
@@ -95,10 +96,8 @@ static void purger_start(void)
     pthread_attr_destroy(&attr);
 }
 
-void _hak_decay_kick(void)
+void _hak_decay_wake(void)
 {
-    if (_hak_opt.decay_ms == 0)
-        return;
     if (!atomic_load_explicit(&purger_started, memory_order_relaxed)) {
         if (_hak_decay_depth != 0) {
             _hak_decay_start_held = true;
@@ -106,12 +105,10 @@ void _hak_decay_kick(void)
         }
         if (!atomic_exchange(&purger_started, true))
             purger_start();
+        if (!atomic_load(&purger_started))
+            return;                             /* the next kick tries again */
     }
-    /* What the caller made purgeable before the look at pending: else,
-     * even on x86, the look may pass the caller's store and read true
-     * while the purger clears it and sees nothing to wait for. */
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&pending, memory_order_relaxed) || atomic_exchange(&pending, true))
+    if (atomic_exchange(&_hak_decay_pending, true))
         return;
     pthread_mutex_lock(&decay_lock);
     pthread_cond_signal(&decay_cond);
@@ -133,6 +130,6 @@ void _hak_decay_fork_child(void)
 {
     pthread_mutex_init(&decay_lock, NULL);
     pthread_cond_init(&decay_cond, NULL);
-    atomic_store(&pending, false);
+    atomic_store(&_hak_decay_pending, false);
     atomic_store(&purger_started, false);
 }

@@ -202,6 +202,7 @@ static void fork_child(void)
     _hak_thread_fork_child();
     _hak_stack_fork(HAK_FORK_CHILD);
     _hak_decay_fork_child();
+    _hak_fence_fork_child();
 }
 
 static __thread int init_running_here;
@@ -215,6 +216,7 @@ void _hak_init(void)
                                                 memory_order_acq_rel, memory_order_acquire)) {
         init_running_here = 1;
         _hak_class_div_init();
+        _hak_fence_init();
         options_init();
         _hak_crash_install();
         _hak_thread_global_init();

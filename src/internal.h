@@ -103,10 +103,25 @@ struct hak_tier_stats;
 #define HAK_TLS_MODEL
 #endif
 
+/* ---- fence.c: asymmetric fences ---- */
+extern bool _hak_fence_asym;
+void _hak_fence_init(void);
+/* The owner's side of a StoreLoad pairing (fence.c): orders its store
+ * before its load. */
+static inline void _hak_fence_light(void)
+{
+    if (hak_likely(_hak_fence_asym))
+        atomic_signal_fence(memory_order_seq_cst);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+}
+/* The visitor's side: false if the barrier could not be made, and then
+ * what it loads next may be stale. */
+bool _hak_fence_heavy(void);
+void _hak_fence_fork_child(void);
+
 /* ---- decay.c: giving memory back to the OS ---- */
 uint64_t _hak_now_ms(void);
-/* Something became purgeable: make sure the purger will look at it. */
-void _hak_decay_kick(void);
 /* Brackets a section in which the thread's allocator state may be
  * halfway changed, or holding a lock an allocation may need: a kick inside
  * it that would start the purger thread (pthread_create allocates) is
@@ -153,7 +168,7 @@ void *_hak_large_resize(uintptr_t entry, size_t size);
  * that waited decay_ms (all if all); returns bytes released. */
 size_t _hak_large_purge(uint64_t now_ms, bool all);
 bool _hak_large_dirty(void);
-/* t's kept span to the cache: t is exiting. */
+/* t's kept spans to the cache: t is exiting. */
 void _hak_large_thread_exit(struct hak_thread *t);
 /* The large mallocs and frees of threads without a registered state (the
  * others' are in their counters), the spans cached or kept by threads, and
@@ -186,6 +201,11 @@ void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg);
 /* The same if the registry lock is free at once (false if it was not):
  * for callers that may hold locks it comes after (the orphan heap's). */
 bool _hak_thread_each_try(void (*fn)(struct hak_thread *t, void *arg), void *arg);
+/* fn(arg) under the registry lock, and the same if the lock is free at
+ * once; fn may walk the live threads with _hak_thread_each_locked. */
+void _hak_thread_locked(void (*fn)(void *arg), void *arg);
+bool _hak_thread_locked_try(void (*fn)(void *arg), void *arg);
+void _hak_thread_each_locked(void (*fn)(struct hak_thread *t, void *arg), void *arg);
 void _hak_thread_fork_prepare(void);
 void _hak_thread_fork_parent(void);
 void _hak_thread_fork_child(void);
@@ -219,6 +239,24 @@ struct hak_options {
     uint32_t trace, crash_handler, stats, decay_ms;
 };
 extern struct hak_options _hak_opt;
+
+/* ---- decay.c: the kick, which needs the options ---- */
+/* Something became purgeable: make sure the purger will look at it.
+ * What the caller made purgeable is ordered before the look at pending:
+ * else, even on x86, the look may pass the caller's store and read true
+ * while the purger clears it and sees nothing to wait for. The purger's
+ * heavy fence pairs with this light one (fence.c). */
+extern _Atomic bool _hak_decay_pending;
+void _hak_decay_wake(void);
+static inline void _hak_decay_kick(void)
+{
+    if (_hak_opt.decay_ms == 0)
+        return;
+    _hak_fence_light();
+    if (!atomic_load_explicit(&_hak_decay_pending, memory_order_relaxed))
+        _hak_decay_wake();
+}
+
 /* The C library's own malloc, for pointers hakmem did not hand out. NULL
  * where there is none (static link). */
 struct hak_libc_malloc {

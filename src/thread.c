@@ -10,8 +10,8 @@
  *     reg_lock, by the registry walkers (stats, the purger). The walkers
  *     read its counters and its tiers' counts with HAK_RELAXED_GET while
  *     it runs; those fields it writes with HAK_RELAXED_SET/ADD. The
- *     purger also empties its kept large span (xlarge, an atomic slot the
- *     thread swaps too) and, under its heap lock, its spares. After its
+ *     purger also empties its kept large spans (keep, through the Dekker
+ *     pair of large.c) and, under its heap lock, its spares. After its
  *     destructor it is recycled, never unmapped.
  *   - A thread past its destructor allocates from the orphan heap, a
  *     hak_thread without caches shared under orphan_lock.
@@ -200,7 +200,7 @@ void _hak_thread_tier_stats(unsigned level, unsigned cls, struct hak_tier_stats 
     pthread_mutex_unlock(&reg_lock);
 }
 
-static void each_locked(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+void _hak_thread_each_locked(void (*fn)(struct hak_thread *t, void *arg), void *arg)
 {
     for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next)
         fn(t, arg);
@@ -208,25 +208,46 @@ static void each_locked(void (*fn)(struct hak_thread *t, void *arg), void *arg)
 
 /* Both hold the decay's start: fn may give a slab back, and a purger
  * started under reg_lock would allocate (pthread_create) with it held. */
-void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+void _hak_thread_locked(void (*fn)(void *arg), void *arg)
 {
     _hak_decay_hold();
     pthread_mutex_lock(&reg_lock);
-    each_locked(fn, arg);
+    fn(arg);
     pthread_mutex_unlock(&reg_lock);
     _hak_decay_release();
 }
 
-bool _hak_thread_each_try(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+bool _hak_thread_locked_try(void (*fn)(void *arg), void *arg)
 {
     _hak_decay_hold();
     bool got = pthread_mutex_trylock(&reg_lock) == 0;
     if (got) {
-        each_locked(fn, arg);
+        fn(arg);
         pthread_mutex_unlock(&reg_lock);
     }
     _hak_decay_release();
     return got;
+}
+
+struct each {
+    void (*fn)(struct hak_thread *t, void *arg);
+    void *arg;
+};
+
+static void each(void *arg)
+{
+    struct each *e = arg;
+    _hak_thread_each_locked(e->fn, e->arg);
+}
+
+void _hak_thread_each(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+{
+    _hak_thread_locked(each, &(struct each){fn, arg});
+}
+
+bool _hak_thread_each_try(void (*fn)(struct hak_thread *t, void *arg), void *arg)
+{
+    return _hak_thread_locked_try(each, &(struct each){fn, arg});
 }
 
 size_t _hak_thread_trim(void)
@@ -288,6 +309,15 @@ void _hak_thread_fork_child(void)
     for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next) {
         if (t == self)
             continue;
+        /* A thread that was inside its keep (large.c) may have left it
+         * half changed, a span in it twice: its spans are forgotten, as
+         * its other slabs are. No purger was taking them (it holds
+         * reg_lock). */
+        if (atomic_load_explicit(&t->keep.busy, memory_order_relaxed)) {
+            HAK_RELAXED_SET(t->keep.n, 0);
+            t->keep.bytes = 0;
+            atomic_store_explicit(&t->keep.busy, 0, memory_order_relaxed);
+        }
         if (_hak_heap_trylock(t)) {
             _hak_heap_unlock_borrowed(t);
         } else {

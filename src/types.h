@@ -46,6 +46,10 @@
 #define HAK_ALIGN 16                            /* alignof(max_align_t) */
 #define HAK_SMALL_MAX ((size_t)32768)
 #define HAK_NCLASSES 40
+/* Large spans a thread keeps for its next large mallocs (large.c): at
+ * most so many, of so many bytes in all. */
+#define HAK_KEEP_SPANS 8
+#define HAK_KEEP_BYTES ((size_t)2 << 20)
 /* Remote runs a thread builds at once, one per slab (a power of 2). */
 #define HAK_RUNS 16
 
@@ -218,10 +222,19 @@ struct hak_thread {
 
     /* Cold. */
     int state;                  /* enum hak_thread_state */
-    /* The large span this thread freed last, kept for its next large
-     * malloc without the cache's lock (large.c); keeps_span is set for
-     * registered threads only, whose slot the purger reaches. */
-    _Atomic(struct hak_large *) xlarge;
+    /* The large spans this thread freed last, newest last, kept for its
+     * next large mallocs without the cache's lock or any atomic
+     * read-modify-write (large.c); keeps_span is set for registered
+     * threads only, whose spans the purger reaches. The thread is inside
+     * its keep while busy is set; the purger asks for the spans with
+     * steal. */
+    struct hak_keep {
+        struct hak_large *span[HAK_KEEP_SPANS];
+        size_t room[HAK_KEEP_SPANS];            /* span_room of each */
+        size_t bytes;                           /* their sum */
+        uint32_t n;                             /* read by walkers (relaxed) */
+        _Atomic uint32_t busy, steal;
+    } keep;
     bool keeps_span;
     struct hak_thread *reg_next, *reg_prev; /* registry, under its lock */
 #if !HAKMEM_BUILD_RELEASE

@@ -566,7 +566,7 @@ START_TEST(test_coloured_span_aligned)
 END_TEST
 
 /* Bad frees are reported on stderr and ignored; they must change nothing. */
-/* One size a thread keeps in its slot, one it cannot. */
+/* One size a thread keeps, one it cannot. */
 static const size_t bad_free_sizes[] = {200 * KiB, 1 * MiB};
 
 START_TEST(test_bad_free)
@@ -661,7 +661,7 @@ START_TEST(test_kept_span_outlives_thread)
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     struct hak_stats after = stats();
     ck_assert_uint_eq(after.live_large_blocks, before.live_large_blocks - 1);
-    /* p and the thread's own block, which p took the slot of. */
+    /* p and the thread's own block, both kept until it exited. */
     ck_assert_uint_eq(after.large_cached_spans, before.large_cached_spans + 2);
     unsigned long calls = atomic_load(&vm_calls);
     char *q = malloc(size);
@@ -686,6 +686,122 @@ START_TEST(test_kept_span_decays)
     for (int i = 0; i < 1000 && chunk_kind((uintptr_t)p) != HAK_CHUNK_FOREIGN; i++)
         usleep(10000);
     ck_assert_uint_eq(chunk_kind((uintptr_t)p), HAK_CHUNK_FOREIGN);
+    ck_assert_uint_eq(stats().large_cached_spans, 0);
+}
+END_TEST
+
+/* Frees a block of each size given, then waits, idle, until told. */
+struct idle_keeper {
+    char *p[3];
+    atomic_bool done;
+};
+
+static void *keep_then_idle(void *arg)
+{
+    struct idle_keeper *k = arg;
+    for (int i = 0; i < 3; i++)
+        free(k->p[i]);
+    while (!atomic_load(&k->done))
+        usleep(1000);
+    return NULL;
+}
+
+/* The purger takes every span an idle thread keeps, with no call from
+ * it, and unmaps them after the decay. */
+START_TEST(test_idle_thread_keeps_decay)
+{
+    if (_hak_opt.decay_ms == 0 || _hak_opt.decay_ms > 2000 || HAK_TRACK_ON)
+        return;
+    static const size_t sizes[3] = {100 * KiB, 200 * KiB, 400 * KiB};
+    struct idle_keeper k;
+    atomic_init(&k.done, false);
+    for (int i = 0; i < 3; i++) {
+        k.p[i] = malloc(sizes[i]);
+        ck_assert_ptr_nonnull(k.p[i]);
+    }
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, keep_then_idle, &k), 0);
+    int gone = 0;
+    for (int n = 0; n < 1000 && gone < 3; n++) {
+        usleep(10000);
+        gone = 0;
+        for (int i = 0; i < 3; i++)
+            gone += chunk_kind((uintptr_t)k.p[i]) == HAK_CHUNK_FOREIGN;
+    }
+    atomic_store(&k.done, true);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(gone, 3);
+}
+END_TEST
+
+/* Allocates and frees mid-sized blocks (the sizes a thread keeps) until
+ * stopped, checking that no block changed while it held it. */
+struct busy_keeper {
+    unsigned seed;
+    atomic_bool *stop;
+    atomic_uint rounds;
+    bool bad;
+};
+
+static void *keep_busy(void *arg)
+{
+    enum { LIVE = 6, MARK = 4096 };
+    struct busy_keeper *k = arg;
+    char *p[LIVE] = {0};
+    size_t n[LIVE] = {0};
+    unsigned r = k->seed;
+    while (!atomic_load(k->stop)) {
+        atomic_fetch_add_explicit(&k->rounds, 1, memory_order_relaxed);
+        r = r * 1103515245u + 12345u;
+        unsigned i = (r >> 8) % LIVE;
+        char mark = (char)(k->seed + i);
+        if (p[i] != NULL) {
+            k->bad |= first_not(p[i], MARK, mark) != MARK || p[i][n[i] - 1] != mark;
+            free(p[i]);
+        }
+        n[i] = 40 * KiB + (r >> 12) % (200 * KiB);
+        p[i] = malloc(n[i]);
+        if (p[i] == NULL) {
+            k->bad = true;
+            break;
+        }
+        memset(p[i], mark, MARK);
+        p[i][n[i] - 1] = mark;
+    }
+    for (unsigned i = 0; i < LIVE; i++)
+        free(p[i]);
+    return NULL;
+}
+
+/* Trims while threads allocate and free mid-sized blocks: a trim takes
+ * the spans a thread keeps only while the thread is not using them, so
+ * no span is handed out twice, and none is lost. */
+START_TEST(test_keeps_trimmed_while_used)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON)
+        return;
+    enum { THREADS = 2 };
+    size_t live = stats().live_large_blocks;
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    struct busy_keeper k[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        k[i] = (struct busy_keeper){.seed = 17u * (unsigned)i + 1, .stop = &stop};
+        atomic_init(&k[i].rounds, 0);
+        ck_assert_int_eq(pthread_create(&th[i], NULL, keep_busy, &k[i]), 0);
+    }
+    /* Until both threads have done their rounds while the trims ran. */
+    for (int i = 0; i < THREADS; i++)
+        while (atomic_load(&k[i].rounds) < 200000)
+            hak_trim();
+    atomic_store(&stop, true);
+    for (int i = 0; i < THREADS; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_msg(!k[i].bad, "thread %d: a block changed while it held it", i);
+    }
+    ck_assert_uint_eq(stats().live_large_blocks, live);
+    hak_trim();
     ck_assert_uint_eq(stats().large_cached_spans, 0);
 }
 END_TEST
@@ -720,14 +836,18 @@ static void pin(int k)
 
 static void unpin(void) { ck_assert_int_eq(sched_setaffinity(0, sizeof saved, &saved), 0); }
 
-/* Frees p so that it lands in the cache, not in the thread's slot: the
- * next free takes the slot. */
+/* Frees p so that it lands in the cache, not in the thread's keep: as
+ * many frees after it as the keep holds push it out, the oldest. */
 static void free_to_cache(char *p)
 {
-    char *q = malloc(40 * KiB);
-    ck_assert_ptr_nonnull(q);
+    char *q[HAK_KEEP_SPANS];
+    for (int i = 0; i < HAK_KEEP_SPANS; i++) {
+        q[i] = malloc(40 * KiB);
+        ck_assert_ptr_nonnull(q[i]);
+    }
     free(p);
-    free(launder(q));
+    for (int i = 0; i < HAK_KEEP_SPANS; i++)
+        free(launder(q[i]));
 }
 
 /* A calloc served by a cached span much larger than asked trims it first,
@@ -782,7 +902,7 @@ END_TEST
 
 /* All shards together keep at most 64 MiB: a span cached on a second CPU
  * when the first CPU's shard holds all of that makes the first give up
- * its oldest. The thread keeps one span more, outside the bound. */
+ * its oldest. The thread keeps HAK_KEEP_BYTES more, outside the bound. */
 START_TEST(test_shards_bounded_together)
 {
     if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !two_cpus())
@@ -803,7 +923,8 @@ START_TEST(test_shards_bounded_together)
     free(p[N - 1]);
     unpin();
     size_t cached = stats().large_cached_spans;
-    ck_assert_msg(cached * span <= 64 * MiB + span, "%zu spans of %zu bytes cached", cached, span);
+    ck_assert_msg(cached * span <= 64 * MiB + HAK_KEEP_BYTES, "%zu spans of %zu bytes cached",
+                  cached, span);
     /* Not all of them went: the bound is what is given back. */
     ck_assert_uint_ge(cached * span, 64 * MiB - span);
     hak_trim();
@@ -836,6 +957,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_coloured_span_aligned);
     tcase_add_test(tc, test_kept_span_outlives_thread);
     tcase_add_test(tc, test_kept_span_decays);
+    tcase_add_test(tc, test_idle_thread_keeps_decay);
+    tcase_add_test(tc, test_keeps_trimmed_while_used);
     tcase_add_test(tc, test_calloc_trims_reused_span);
     tcase_add_test(tc, test_shards_share_spans);
     tcase_add_test(tc, test_shards_bounded_together);

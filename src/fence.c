@@ -1,0 +1,57 @@
+/* hakmem: asymmetric fences.
+ *
+ * Some state has an owner that changes it often and a visitor that looks
+ * at it rarely (a thread's kept large spans and the purger that takes
+ * them, large.c; the purger's pending flag and the kicks that set it,
+ * decay.c). Each side stores, then loads what the other stores: that needs
+ * a StoreLoad fence on both sides, which on x86 waits for every store the
+ * thread has in flight. With membarrier(2)'s PRIVATE_EXPEDITED command
+ * the visitor's side does the fence for both: it makes every running
+ * thread of the process execute a full barrier, so the owner's side needs
+ * only to keep the compiler from reordering (_hak_fence_light).
+ *
+ * Invariants:
+ *   - _hak_fence_asym is set once, at initialisation, before any thread
+ *     but the first can run hakmem's code, and only after the process is
+ *     registered for the command; it is never set again but in a fork
+ *     child, which has one thread.
+ *   - A light fence pairs with a heavy one: wherever an owner's side uses
+ *     _hak_fence_light, its visitor's side uses _hak_fence_heavy, and acts
+ *     on what it loads only when that returns true.
+ *   - Without the command (old kernels, seccomp filters) both sides are
+ *     seq_cst fences, which is always correct.
+ */
+#include "internal.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+bool _hak_fence_asym;
+
+static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
+
+void _hak_fence_init(void)
+{
+    long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+    _hak_fence_asym = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+                      membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+}
+
+bool _hak_fence_heavy(void)
+{
+    if (!_hak_fence_asym) {
+        atomic_thread_fence(memory_order_seq_cst);
+        return true;
+    }
+    return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+}
+
+/* The child has one thread, so no owner is between its store and its load:
+ * the switch to plain fences is safe if the registration did not carry
+ * over (Linux keeps it across fork). */
+void _hak_fence_fork_child(void)
+{
+    if (_hak_fence_asym && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+        _hak_fence_asym = false;
+}
