@@ -33,8 +33,8 @@
 static pthread_mutex_t decay_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t decay_cond = PTHREAD_COND_INITIALIZER;
 /* Set by a kick, cleared by the purger when nothing waits any more: a
- * kick while it is set costs one atomic load, no lock, no syscall. Only
- * a purger that has started is pending. */
+ * kick while it is set costs one atomic load, no lock, no syscall. Set
+ * only once the purger has started (a failed start clears it again). */
 _Atomic bool _hak_decay_pending;
 static _Atomic bool purger_started;
 /* The calling thread's _hak_decay_hold depth, and a start it put off. */
@@ -90,8 +90,12 @@ static void purger_start(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t th;
-    if (pthread_create(&th, &attr, purger_main, NULL) != 0)
-        atomic_store(&purger_started, false);   /* try again at the next kick */
+    if (pthread_create(&th, &attr, purger_main, NULL) != 0) {
+        /* Try again at the next kick, which looks at pending first: a
+         * kick that saw the start under way may have set it. */
+        atomic_store(&purger_started, false);
+        atomic_store(&_hak_decay_pending, false);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
 }
@@ -110,6 +114,12 @@ void _hak_decay_wake(void)
     }
     if (atomic_exchange(&_hak_decay_pending, true))
         return;
+    /* A start that failed meanwhile cleared pending before this set it:
+     * no purger is pending, and the next kick must try again. */
+    if (!atomic_load(&purger_started)) {
+        atomic_store(&_hak_decay_pending, false);
+        return;
+    }
     pthread_mutex_lock(&decay_lock);
     pthread_cond_signal(&decay_cond);
     pthread_mutex_unlock(&decay_lock);

@@ -18,25 +18,35 @@
  *   - A light fence pairs with a heavy one: wherever an owner's side uses
  *     _hak_fence_light, its visitor's side uses _hak_fence_heavy, and acts
  *     on what it loads only when that returns true.
- *   - Without the command (old kernels, seccomp filters) both sides are
- *     seq_cst fences, which is always correct.
+ *   - Without the command (old kernels or headers, seccomp filters) both
+ *     sides are seq_cst fences, which is always correct.
  */
 #include "internal.h"
 
-#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if HAVE_LINUX_MEMBARRIER_H && defined(SYS_membarrier)
+#include <linux/membarrier.h>
+
+/* Whether the command ran: false where it is missing or refused. */
+static bool membarrier_ok(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0) == 0; }
+
+static bool membarrier_register(void)
+{
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
+           membarrier_ok(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+}
+
+static bool membarrier_fence(void) { return membarrier_ok(MEMBARRIER_CMD_PRIVATE_EXPEDITED); }
+#else
+static bool membarrier_register(void) { return false; }
+static bool membarrier_fence(void) { return false; }
+#endif
 
 bool _hak_fence_asym;
 
-static long membarrier(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0); }
-
-void _hak_fence_init(void)
-{
-    long cmds = membarrier(MEMBARRIER_CMD_QUERY);
-    _hak_fence_asym = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-                      membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
-}
+void _hak_fence_init(void) { _hak_fence_asym = membarrier_register(); }
 
 bool _hak_fence_heavy(void)
 {
@@ -44,7 +54,7 @@ bool _hak_fence_heavy(void)
         atomic_thread_fence(memory_order_seq_cst);
         return true;
     }
-    return membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0;
+    return membarrier_fence();
 }
 
 /* The child has one thread, so no owner is between its store and its load:
@@ -52,6 +62,6 @@ bool _hak_fence_heavy(void)
  * over (Linux keeps it across fork). */
 void _hak_fence_fork_child(void)
 {
-    if (_hak_fence_asym && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0)
+    if (_hak_fence_asym && !membarrier_fence())
         _hak_fence_asym = false;
 }

@@ -44,8 +44,8 @@
  * about their sizes: a program that allocates and frees mid-sized blocks
  * takes no lock and writes no shared line, where the cache's lock pair
  * alone cost more than the rest of the pair. Nor does it execute an
- * atomic read-modify-write or a fence: each of those waits for the
- * stores the program has in flight, and with a hundred live blocks of
+ * atomic read-modify-write or (where the kernel has membarrier) a fence:
+ * each of those waits for the stores the program has in flight, and with a hundred live blocks of
  * 33-128 KiB, each written as it came, the one exchange left on that path
  * took 56% of the time. The purger takes the spans to the cache (where
  * they wait their decay, counted from the purger's pass: a kept span
@@ -56,8 +56,8 @@
  * outside the cache's bound. The purger and a thread's exit move them
  * under the registry's lock, which the statistics hold while they count,
  * so a single-threaded program's counts are exact; a thread's own moves
- * (its free) take no such lock, so while other threads run the counts may
- * be off by their spans in transit.
+ * (its free, its trim) take no such lock, so while other threads run the
+ * counts may be off by their spans in transit.
  */
 #define _GNU_SOURCE /* sched_getcpu */
 #include "../internal.h"
@@ -696,6 +696,10 @@ static void keep_detach(void *arg)
 
 void _hak_large_thread_exit(struct hak_thread *t)
 {
+    /* Nothing adds to t's keep now (t is past its destructor's start), so
+     * one seen empty stays empty. */
+    if (HAK_RELAXED_GET(t->keep.n) == 0)
+        return;
     struct keep_detach d = {.t = t};
     _hak_thread_locked(keep_detach, &d);
     if (d.list != NULL)
@@ -705,21 +709,20 @@ void _hak_large_thread_exit(struct hak_thread *t)
 struct keep_sweep {
     uint64_t now;
     struct hak_large *evicted;
-    unsigned asked;
-    bool fenced;
+    bool asked, fenced;
 };
 
 /* The purger's side of the keeps' Dekker pair (the top of this file),
  * under the registry's lock: it asks every thread with spans, makes one
- * heavy fence for all, then takes the spans of each thread not busy,
- * which sees the request on its next use of its keep. The others keep
- * theirs to the next pass. */
+ * heavy fence for all, then takes the spans of each thread not busy (a
+ * thread that enters its keep meanwhile sees the request and backs out).
+ * A busy thread keeps its spans to the next pass. */
 static void keep_ask(struct hak_thread *t, void *arg)
 {
     struct keep_sweep *sw = arg;
     if (HAK_RELAXED_GET(t->keep.n) != 0) {
         atomic_store_explicit(&t->keep.steal, 1, memory_order_relaxed);
-        sw->asked++;
+        sw->asked = true;
     }
 }
 
@@ -737,7 +740,7 @@ static void keeps_sweep(void *arg)
 {
     struct keep_sweep *sw = arg;
     _hak_thread_each_locked(keep_ask, sw);
-    if (sw->asked == 0)
+    if (!sw->asked)
         return;
     sw->fenced = _hak_fence_heavy();
     _hak_thread_each_locked(keep_steal, sw);
@@ -750,16 +753,21 @@ static void keeps_sweep(void *arg)
 size_t _hak_large_purge(uint64_t now, bool all)
 {
     struct keep_sweep sw = {.now = now};
-    /* The caller's own keep needs no lock; the others' a try of the
-     * registry's: a purge may run under the orphan heap's locks (map.c's
-     * retry), which fork takes after the registry's. */
+    /* A try of the registry's lock: a purge may run under the orphan
+     * heap's locks (map.c's retry), which fork takes after the
+     * registry's. The caller's own keep, if the sweep left it (another
+     * purge held the lock, or the heavy fence failed), needs no lock: it
+     * backs out only while another purge asks for its spans, which ends
+     * without waiting for anything the caller holds. */
+    _hak_thread_locked_try(keeps_sweep, &sw);
     struct hak_thread *self = _hak_tls;
-    if (self->keeps_span && keep_enter(self)) {
+    if (self->keeps_span && HAK_RELAXED_GET(self->keep.n) != 0) {
+        while (!keep_enter(self))
+            sched_yield();
         struct hak_large *list = keep_empty(&self->keep);
         keep_leave(self);
         cache_put_list_at(list, now, &sw.evicted);
     }
-    _hak_thread_locked_try(keeps_sweep, &sw);
     size_t bytes = span_unmap_list(sw.evicted);
     struct hak_large *old = NULL;
     for (unsigned s = 0; s < LARGE_SHARDS; s++) {
