@@ -309,15 +309,6 @@ void _hak_thread_fork_child(void)
     for (struct hak_thread *t = reg_head; t != NULL; t = t->reg_next) {
         if (t == self)
             continue;
-        /* A thread that was inside its keep (large.c) may have left it
-         * half changed, a span in it twice: its spans are forgotten, as
-         * its other slabs are. No purger was taking them (it holds
-         * reg_lock). */
-        if (atomic_load_explicit(&t->keep.busy, memory_order_relaxed)) {
-            HAK_RELAXED_SET(t->keep.n, 0);
-            t->keep.bytes = 0;
-            atomic_store_explicit(&t->keep.busy, 0, memory_order_relaxed);
-        }
         if (_hak_heap_trylock(t)) {
             _hak_heap_unlock_borrowed(t);
         } else {

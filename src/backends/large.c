@@ -45,9 +45,9 @@
  * takes no lock and writes no shared line, where the cache's lock pair
  * alone cost more than the rest of the pair. Nor does it execute an
  * atomic read-modify-write or (where the kernel has membarrier) a fence:
- * each of those waits for the stores the program has in flight, and with a hundred live blocks of
- * 33-128 KiB, each written as it came, the one exchange left on that path
- * took 56% of the time. The purger takes the spans to the cache (where
+ * each of those waits for the stores the program has in flight, and with
+ * a hundred live blocks of 33-128 KiB, each written as it came, the one
+ * exchange left on that path took 56% of the time. The purger takes the spans to the cache (where
  * they wait their decay, counted from the purger's pass: a kept span
  * lives up to one and a half decays) through an asymmetric Dekker pair
  * (fence.c): the thread sets busy around its use of the keep and looks at
@@ -389,7 +389,6 @@ HAK_INLINE void keep_leave(struct hak_thread *t)
 
 static void keep_drop(struct hak_keep *k, uint32_t i)
 {
-    k->bytes -= k->room[i];
     uint32_t n = k->n - 1;
     for (; i < n; i++) {
         k->span[i] = k->span[i + 1];
@@ -406,7 +405,6 @@ static struct hak_large *keep_empty(struct hak_keep *k)
         k->span[i]->next = list;
         list = k->span[i];
     }
-    k->bytes = 0;
     HAK_RELAXED_SET(k->n, 0);
     return list;
 }
@@ -441,18 +439,20 @@ static struct hak_large *keep_put(struct hak_thread *t, struct hak_large *h)
     struct hak_keep *k = &t->keep;
     if (!keep_enter(t))
         return h;
-    size_t room = span_room(h);
+    size_t room = span_room(h), bytes = room;
+    for (uint32_t i = 0; i < k->n; i++)
+        bytes += k->room[i];
     bool was_empty = k->n == 0;
     struct hak_large *out = NULL;
-    while (k->n != 0 && (k->n == HAK_KEEP_SPANS || k->bytes + room > HAK_KEEP_BYTES)) {
+    while (k->n != 0 && (k->n == HAK_KEEP_SPANS || bytes > HAK_KEEP_BYTES)) {
         struct hak_large *old = k->span[0];
+        bytes -= k->room[0];
         keep_drop(k, 0);
         old->next = out;
         out = old;
     }
     k->span[k->n] = h;
     k->room[k->n] = room;
-    k->bytes += room;
     HAK_RELAXED_SET(k->n, k->n + 1);
     keep_leave(t);
     /* The purger may have gone to sleep seeing no span kept. */
@@ -859,4 +859,22 @@ static void fork_release(void)
 }
 
 void _hak_large_fork_parent(void) { fork_release(); }
-void _hak_large_fork_child(void) { fork_release(); }
+/* A thread of the parent that was inside its keep (never the forking
+ * one, which is in fork) may have left it half changed, a span in it
+ * twice: in the child its spans are forgotten, as its other slabs are. No
+ * purger was taking them: fork holds the registry's lock, which this runs
+ * under. */
+static void keep_forget(struct hak_thread *t, void *arg)
+{
+    (void)arg;
+    if (atomic_load_explicit(&t->keep.busy, memory_order_relaxed)) {
+        HAK_RELAXED_SET(t->keep.n, 0);
+        atomic_store_explicit(&t->keep.busy, 0, memory_order_relaxed);
+    }
+}
+
+void _hak_large_fork_child(void)
+{
+    _hak_thread_each_locked(keep_forget, NULL);
+    fork_release();
+}
