@@ -20,6 +20,11 @@
  *     on what it loads only when that returns true.
  *   - Without the command (old kernels or headers, seccomp filters) both
  *     sides are seq_cst fences, which is always correct.
+ *   - A command that fails after the registration (a seccomp filter the
+ *     program installs later) fails every heavy fence from then on, with no
+ *     further syscall (_hak_fence_failed): owners still use light fences,
+ *     so no visitor may trust a plain fence in its place, and a filter may
+ *     count or punish each call.
  */
 #include "internal.h"
 
@@ -45,6 +50,7 @@ static bool membarrier_fence(void) { return false; }
 #endif
 
 bool _hak_fence_asym;
+_Atomic bool _hak_fence_failed;
 
 void _hak_fence_init(void) { _hak_fence_asym = membarrier_register(); }
 
@@ -54,14 +60,22 @@ bool _hak_fence_heavy(void)
         atomic_thread_fence(memory_order_seq_cst);
         return true;
     }
-    return membarrier_fence();
+    if (atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed))
+        return false;
+    if (membarrier_fence())
+        return true;
+    atomic_store_explicit(&_hak_fence_failed, true, memory_order_relaxed);
+    HAK_LOG("hakmem: membarrier failed after registration: threads stop keeping large spans");
+    return false;
 }
 
 /* The child has one thread, so no owner is between its store and its load:
  * the switch to plain fences is safe if the registration did not carry
- * over (Linux keeps it across fork). */
+ * over (Linux keeps it across fork) or the command fails, and it mends a
+ * failure inherited from the parent. */
 void _hak_fence_fork_child(void)
 {
     if (_hak_fence_asym && !membarrier_fence())
         _hak_fence_asym = false;
+    atomic_store_explicit(&_hak_fence_failed, false, memory_order_relaxed);
 }

@@ -105,6 +105,7 @@ struct hak_tier_stats;
 
 /* ---- fence.c: asymmetric fences ---- */
 extern bool _hak_fence_asym;
+extern _Atomic bool _hak_fence_failed;
 void _hak_fence_init(void);
 /* The owner's side of a StoreLoad pairing (fence.c): orders its store
  * before its load. */

@@ -52,8 +52,10 @@
  * lives up to one and a half decays) through an asymmetric Dekker pair
  * (fence.c): the thread sets busy around its use of the keep and looks at
  * steal; the purger sets steal on each thread with spans, makes a heavy
- * fence, and takes the spans of each thread not busy. Kept spans are
- * outside the cache's bound. The purger and a thread's exit move them
+ * fence, and takes the spans of each thread not busy. Where that fence
+ * fails for good (fence.c), the purger takes no thread's spans, and a
+ * thread puts its spans to the cache at its next free of a large block,
+ * and keeps none from then on. Kept spans are outside the cache's bound. The purger and a thread's exit move them
  * under the registry's lock, which the statistics hold while they count,
  * so a single-threaded program's counts are exact; a thread's own moves
  * (its free, its trim) take no such lock, so while other threads run the
@@ -433,12 +435,19 @@ static struct hak_large *keep_take(struct hak_thread *t, size_t size, size_t ali
 
 /* Keeps h (marked cached, next NULL) as t's newest span. Returns what
  * goes to the cache instead, linked through next: the oldest spans, as
- * many as make room, or h itself while a purger takes t's spans. */
+ * many as make room, or h itself while a purger takes t's spans, or h
+ * and all t keeps once no purger can take them (the heavy fence failed). */
 static struct hak_large *keep_put(struct hak_thread *t, struct hak_large *h)
 {
     struct hak_keep *k = &t->keep;
     if (!keep_enter(t))
         return h;
+    if (hak_unlikely(atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed))) {
+        struct hak_large *all = keep_empty(k);
+        keep_leave(t);
+        h->next = all;
+        return h;
+    }
     size_t room = span_room(h), bytes = room;
     for (uint32_t i = 0; i < k->n; i++)
         bytes += k->room[i];

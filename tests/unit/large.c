@@ -15,8 +15,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hakmem.h"
@@ -734,6 +739,108 @@ START_TEST(test_idle_thread_keeps_decay)
 }
 END_TEST
 
+/* Allocates p[0..3] (100 KiB each) and frees p[0..2], which it keeps
+ * (step 1); when told (step 2), frees p[3] (step 3); then waits to be
+ * told to end (step 4). A NULL in p[0] means a malloc failed. */
+struct stepper {
+    char *p[4];
+    atomic_int step;
+};
+
+static void step_wait(atomic_int *step, int want)
+{
+    while (atomic_load(step) < want)
+        usleep(1000);
+}
+
+static void *free_in_steps(void *arg)
+{
+    struct stepper *s = arg;
+    for (int i = 0; i < 4; i++)
+        s->p[i] = malloc(100 * KiB);
+    for (int i = 0; i < 3; i++)
+        free(s->p[i]);
+    atomic_store(&s->step, 1);
+    step_wait(&s->step, 2);
+    free(s->p[3]);
+    atomic_store(&s->step, 3);
+    step_wait(&s->step, 4);
+    return NULL;
+}
+
+/* Makes every membarrier(2) of the process fail with EPERM, as a
+ * sandbox the program sets up after hakmem's start would. */
+static bool deny_membarrier(void)
+{
+    struct sock_filter insns[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof insns / sizeof insns[0], .filter = insns};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) == 0;
+}
+
+enum { DENY_PASS, DENY_FAIL, DENY_SKIP };
+
+/* In a child of its own, as the filter is for good: once membarrier
+ * fails, a trim leaves the spans of another thread where they are, that
+ * thread puts them to the cache at its next free, and a trim then unmaps
+ * every one of them. */
+static int membarrier_denied_child(void)
+{
+    struct stepper s = {0};
+    atomic_init(&s.step, 0);
+    pthread_t th;
+    if (pthread_create(&th, NULL, free_in_steps, &s) != 0)
+        return DENY_FAIL;
+    step_wait(&s.step, 1);
+    if (s.p[0] == NULL || s.p[1] == NULL || s.p[2] == NULL || s.p[3] == NULL)
+        return DENY_FAIL;
+    if (!deny_membarrier()) {
+        atomic_store(&s.step, 4);
+        pthread_join(th, NULL);
+        return DENY_SKIP;
+    }
+    hak_trim();
+    bool bad = !atomic_load(&_hak_fence_failed);
+    atomic_store(&s.step, 2);
+    step_wait(&s.step, 3);
+    hak_trim();
+    for (int i = 0; i < 4; i++)
+        bad |= chunk_kind((uintptr_t)s.p[i]) != HAK_CHUNK_FOREIGN;
+    struct hak_stats st;
+    bad |= hak_stats_get(&st, sizeof st) != 0 || st.large_cached_spans != 0;
+    /* Large blocks still come and go, through the cache. */
+    for (int i = 0; i < 100; i++) {
+        char *p = malloc(64 * KiB + (size_t)i * KiB);
+        if (p == NULL)
+            return DENY_FAIL;
+        memset(p, i, 64 * KiB);
+        free(p);
+    }
+    atomic_store(&s.step, 4);
+    pthread_join(th, NULL);
+    return bad ? DENY_FAIL : DENY_PASS;
+}
+
+START_TEST(test_keeps_after_membarrier_fails)
+{
+    if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !_hak_fence_asym)
+        return;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(membarrier_denied_child());
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_ne(WEXITSTATUS(status), DENY_FAIL);
+}
+END_TEST
+
 /* Allocates and frees mid-sized blocks (the sizes a thread keeps) until
  * stopped, checking that no block changed while it held it. */
 struct busy_keeper {
@@ -959,6 +1066,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_kept_span_decays);
     tcase_add_test(tc, test_idle_thread_keeps_decay);
     tcase_add_test(tc, test_keeps_trimmed_while_used);
+    tcase_add_test(tc, test_keeps_after_membarrier_fails);
     tcase_add_test(tc, test_calloc_trims_reused_span);
     tcase_add_test(tc, test_shards_share_spans);
     tcase_add_test(tc, test_shards_bounded_together);
