@@ -71,15 +71,22 @@ static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
 /* n times HAK_TEST_SCALE (make check-valgrind sets it), at least 2: the
  * loops below repeat their work for confidence, not for coverage. */
+static double scale_factor = 1;
+
+static void scale_read(void)
+{
+    const char *s = getenv("HAK_TEST_SCALE");
+    double f = s != NULL ? strtod(s, NULL) : 1;
+    scale_factor = f > 0 ? f : 1;
+}
+
+/* Threads of the tests call it too: the factor is read once, under
+ * pthread_once, so no thread reads it while another writes it. */
 static unsigned scaled(unsigned n)
 {
-    static double factor;                       /* 0: not read yet */
-    if (factor == 0) {
-        const char *s = getenv("HAK_TEST_SCALE");
-        double f = s != NULL ? strtod(s, NULL) : 1;
-        factor = f > 0 ? f : 1;
-    }
-    double k = n * factor;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, scale_read);
+    double k = n * scale_factor;
     return k > 2 ? (unsigned)k : 2;
 }
 
