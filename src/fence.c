@@ -21,13 +21,15 @@
  *   - Without the command (old kernels or headers, seccomp filters) both
  *     sides are seq_cst fences, which is always correct.
  *   - A command that fails after the registration (a seccomp filter the
- *     program installs later) fails every heavy fence from then on, with no
- *     further syscall (_hak_fence_failed): owners still use light fences,
+ *     program installs later; not ENOMEM, which may pass) fails every
+ *     heavy fence from then on, with no further syscall
+ *     (_hak_fence_failed): owners still use light fences,
  *     so no visitor may trust a plain fence in its place, and a filter may
  *     count or punish each call.
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #if HAVE_LINUX_MEMBARRIER_H && defined(SYS_membarrier)
@@ -35,6 +37,10 @@
 
 /* Whether the command ran: false where it is missing or refused. */
 static bool membarrier_ok(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0) == 0; }
+
+/* Whether a command that failed will fail again: ENOMEM (the kernel's
+ * cpumask) may pass. */
+static bool membarrier_gone(void) { return errno != ENOMEM; }
 
 static bool membarrier_register(void)
 {
@@ -47,6 +53,7 @@ static bool membarrier_fence(void) { return membarrier_ok(MEMBARRIER_CMD_PRIVATE
 #else
 static bool membarrier_register(void) { return false; }
 static bool membarrier_fence(void) { return false; }
+static bool membarrier_gone(void) { return true; }
 #endif
 
 bool _hak_fence_asym;
@@ -64,18 +71,20 @@ bool _hak_fence_heavy(void)
         return false;
     if (membarrier_fence())
         return true;
-    atomic_store_explicit(&_hak_fence_failed, true, memory_order_relaxed);
-    HAK_LOG("hakmem: membarrier failed after registration: threads stop keeping large spans");
+    if (membarrier_gone() &&
+        !atomic_exchange_explicit(&_hak_fence_failed, true, memory_order_relaxed))
+        HAK_LOG("hakmem: membarrier failed after registration: threads stop keeping large spans");
     return false;
 }
 
 /* The child has one thread, so no owner is between its store and its load:
- * the switch to plain fences is safe if the registration did not carry
- * over (Linux keeps it across fork) or the command fails, and it mends a
- * failure inherited from the parent. */
+ * it may switch to plain fences, and does if the registration did not
+ * carry over (Linux keeps it across fork) or the parent's command failed
+ * for good (without asking again), which mends that failure. */
 void _hak_fence_fork_child(void)
 {
-    if (_hak_fence_asym && !membarrier_fence())
+    if (_hak_fence_asym && (atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed) ||
+                            !membarrier_fence()))
         _hak_fence_asym = false;
     atomic_store_explicit(&_hak_fence_failed, false, memory_order_relaxed);
 }

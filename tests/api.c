@@ -69,8 +69,6 @@ static const struct api apis[] = {
 
 static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
-/* n times HAK_TEST_SCALE (make check-valgrind sets it), at least 2: the
- * loops below repeat their work for confidence, not for coverage. */
 static double scale_factor = 1;
 
 static void scale_read(void)
@@ -80,8 +78,10 @@ static void scale_read(void)
     scale_factor = f > 0 ? f : 1;
 }
 
-/* Threads of the tests call it too: the factor is read once, under
- * pthread_once, so no thread reads it while another writes it. */
+/* n times HAK_TEST_SCALE (make check-valgrind sets it), at least 2: the
+ * loops below repeat their work for confidence, not for coverage. The
+ * tests' threads call it too, so the factor is read once, under
+ * pthread_once. */
 static unsigned scaled(unsigned n)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

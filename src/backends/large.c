@@ -54,9 +54,10 @@
  * steal; the purger sets steal on each thread with spans, makes a heavy
  * fence, and takes the spans of each thread not busy. Where that fence
  * fails for good (fence.c), the purger takes no thread's spans, and a
- * thread puts its spans to the cache at its next free of a large block,
- * and keeps none from then on. Kept spans are outside the cache's bound. The purger and a thread's exit move them
- * under the registry's lock, which the statistics hold while they count,
+ * thread puts its spans to the cache at its next large free or keep miss
+ * (keep_give_up), and keeps none from then on. Kept spans are outside
+ * the cache's bound. The purger and a thread's exit move them under the
+ * registry's lock, which the statistics hold while they count,
  * so a single-threaded program's counts are exact; a thread's own moves
  * (its free, its trim) take no such lock, so while other threads run the
  * counts may be off by their spans in transit.
@@ -481,6 +482,21 @@ HAK_INLINE struct hak_large *keep_put(struct hak_thread *t, struct hak_large *h)
     return out;
 }
 
+static void cache_put(struct hak_large *list);
+
+/* Once the heavy fence has failed for good, no purger takes t's spans:
+ * t puts them in the cache itself, at its next keep miss or free of a
+ * span it does not keep (keep_put does it at the others). */
+static void keep_give_up(struct hak_thread *t)
+{
+    if (!atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed) ||
+        HAK_RELAXED_GET(t->keep.n) == 0 || !keep_enter(t))
+        return;
+    struct hak_large *list = keep_empty(&t->keep);
+    keep_leave(t);
+    cache_put(list);
+}
+
 /* A span for a block of size bytes aligned to align, from the cache
  * (the keep has been looked at): one that fits as it is, else (where the
  * backend can resize) one of at least half the size, grown; NULL if
@@ -526,7 +542,7 @@ static size_t next_color(size_t room, size_t step)
 }
 
 /* Hands out the block of span h (taken from the cache or a keep, or new)
- * at offset, for a program that asked for size bytes. */
+ * at offset from its header. */
 HAK_INLINE void *span_hand_out(struct hak_thread *t, struct hak_large *h, size_t offset)
 {
     h->offset = offset;
@@ -541,12 +557,14 @@ HAK_INLINE void *span_hand_out(struct hak_thread *t, struct hak_large *h, size_t
 static HAK_NOINLINE void *large_alloc_slow(size_t size, size_t alignment, bool zero);
 
 /* A span the thread keeps first: only a thread past its initialisation
- * keeps any, and its span needs neither the checks nor the zeroing
- * below (it is at most fit_slack larger than the block). */
+ * keeps any, and a kept span needs neither the checks below nor a trim
+ * before calloc's zeroing (it is at most fit_slack larger than the
+ * block). Size 0 goes the slow way, which makes it 1: a block past the
+ * end of a span whose room is just its offset would not be one. */
 void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
 {
     struct hak_thread *t = _hak_tls;
-    if (HAK_RELAXED_GET(t->keep.n) != 0 && size <= LARGE_KEEP_SPAN_MAX &&
+    if (HAK_RELAXED_GET(t->keep.n) != 0 && size - 1 < LARGE_KEEP_SPAN_MAX &&
         alignment <= HAK_SS_SIZE) {
         struct hak_large *h = keep_take(t, size, alignment);
         if (h != NULL) {
@@ -574,6 +592,7 @@ static HAK_NOINLINE void *large_alloc_slow(size_t size, size_t alignment, bool z
      * the first to need. */
     _hak_init();
     struct hak_thread *t = _hak_tls;
+    keep_give_up(t);
     if (hak_unlikely(t->state == HAK_THREAD_UNINIT) && !HAK_TRACK_ON) {
         /* A thread whose first block is a large one gets its state here,
          * or it would never keep a span. */
@@ -701,6 +720,7 @@ static HAK_NOINLINE void cache_put(struct hak_large *list)
  * if larger than the cache takes. */
 static HAK_NOINLINE void large_free_slow(struct hak_thread *t, struct hak_large *h)
 {
+    keep_give_up(t);
     if (t->keeps_span)
         HAK_RELAXED_ADD(t->ctr.large_in, 1);
     else
