@@ -23,9 +23,10 @@
  *   - A command that fails after the registration (a seccomp filter the
  *     program installs later; not ENOMEM, which may pass) fails every
  *     heavy fence from then on, with no further syscall
- *     (_hak_fence_failed): owners still use light fences,
- *     so no visitor may trust a plain fence in its place, and a filter may
- *     count or punish each call.
+ *     (_hak_fence_failed): owners still use light fences, so no visitor
+ *     may trust a plain fence in its place, and a filter may count or
+ *     punish each call.
+ *   - No call changes errno: the program's free and hak_trim run them.
  */
 #include "internal.h"
 
@@ -35,25 +36,32 @@
 #if HAVE_LINUX_MEMBARRIER_H && defined(SYS_membarrier)
 #include <linux/membarrier.h>
 
-/* Whether the command ran: false where it is missing or refused. */
-static bool membarrier_ok(int cmd) { return syscall(SYS_membarrier, cmd, 0, 0) == 0; }
+/* 0 if the command ran, else its errno (where it is missing or refused);
+ * errno is left as it was. */
+static int membarrier_run(int cmd)
+{
+    int saved = errno;
+    int err = syscall(SYS_membarrier, cmd, 0, 0) == 0 ? 0 : errno;
+    errno = saved;
+    return err;
+}
 
-/* Whether a command that failed will fail again: ENOMEM (the kernel's
- * cpumask) may pass. */
-static bool membarrier_gone(void) { return errno != ENOMEM; }
+static bool membarrier_ok(int cmd) { return membarrier_run(cmd) == 0; }
 
 static bool membarrier_register(void)
 {
+    int saved = errno;
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    errno = saved;
     return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
            membarrier_ok(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
 }
 
-static bool membarrier_fence(void) { return membarrier_ok(MEMBARRIER_CMD_PRIVATE_EXPEDITED); }
+/* 0 if the barrier was made, else the errno of the command. */
+static int membarrier_fence(void) { return membarrier_run(MEMBARRIER_CMD_PRIVATE_EXPEDITED); }
 #else
 static bool membarrier_register(void) { return false; }
-static bool membarrier_fence(void) { return false; }
-static bool membarrier_gone(void) { return true; }
+static int membarrier_fence(void) { return ENOSYS; }
 #endif
 
 bool _hak_fence_asym;
@@ -69,10 +77,11 @@ bool _hak_fence_heavy(void)
     }
     if (atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed))
         return false;
-    if (membarrier_fence())
+    int err = membarrier_fence();
+    if (err == 0)
         return true;
-    if (membarrier_gone() &&
-        !atomic_exchange_explicit(&_hak_fence_failed, true, memory_order_relaxed))
+    /* ENOMEM (the kernel's cpumask) may pass. */
+    if (err != ENOMEM && !atomic_exchange_explicit(&_hak_fence_failed, true, memory_order_relaxed))
         HAK_LOG("hakmem: membarrier failed after registration: threads stop keeping large spans");
     return false;
 }
@@ -84,7 +93,7 @@ bool _hak_fence_heavy(void)
 void _hak_fence_fork_child(void)
 {
     if (_hak_fence_asym && (atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed) ||
-                            !membarrier_fence()))
+                            membarrier_fence() != 0))
         _hak_fence_asym = false;
     atomic_store_explicit(&_hak_fence_failed, false, memory_order_relaxed);
 }
