@@ -46,15 +46,13 @@ static int membarrier_run(int cmd)
     return err;
 }
 
-static bool membarrier_ok(int cmd) { return membarrier_run(cmd) == 0; }
-
 static bool membarrier_register(void)
 {
     int saved = errno;
     long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     errno = saved;
     return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
-           membarrier_ok(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+           membarrier_run(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 }
 
 /* 0 if the barrier was made, else the errno of the command. */

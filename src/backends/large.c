@@ -47,9 +47,10 @@
  * atomic read-modify-write or (where the kernel has membarrier) a fence:
  * each of those waits for the stores the program has in flight, and with
  * a hundred live blocks of 33-128 KiB, each written as it came, the one
- * exchange left on that path took 56% of the time. The purger takes the spans to the cache (where
- * they wait their decay, counted from the purger's pass: a kept span
- * lives up to one and a half decays) through an asymmetric Dekker pair
+ * exchange left on that path took 56% of the time. The purger takes the
+ * spans to the cache (where they wait their decay, counted from the
+ * purger's pass: a kept span lives up to one and a half decays) through
+ * an asymmetric Dekker pair
  * (fence.c): the thread sets busy around its use of the keep and looks at
  * steal; the purger sets steal on each thread with spans, makes a heavy
  * fence, and takes the spans of each thread not busy. Where that fence
@@ -366,11 +367,12 @@ static struct hak_large *cache_take(size_t size, size_t align, bool grow)
 }
 
 /* Whether t may keep a span of size bytes: only a registered thread (the
- * purger walks the registry), and only with a decay (with none, no purger
- * runs to take it back). */
+ * purger walks the registry), and only while a purger can take it back
+ * (there is a decay, and the heavy fence has not failed for good). */
 static bool keeps(const struct hak_thread *t, size_t size)
 {
-    return t->keeps_span && size <= LARGE_KEEP_SPAN_MAX && _hak_opt.decay_ms != 0;
+    return t->keeps_span && size <= LARGE_KEEP_SPAN_MAX && _hak_opt.decay_ms != 0 &&
+           !atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed);
 }
 
 /* t, its owner, enters its keep: false while a purger takes its spans,
@@ -447,19 +449,12 @@ HAK_INLINE struct hak_large *keep_take(struct hak_thread *t, size_t size, size_t
 
 /* Keeps h (marked cached, next NULL) as t's newest span. Returns what
  * goes to the cache instead, linked through next: the oldest spans, as
- * many as make room, or h itself while a purger takes t's spans, or h
- * and all t keeps once no purger can take them (the heavy fence failed). */
+ * many as make room, or h itself while a purger takes t's spans. */
 HAK_INLINE struct hak_large *keep_put(struct hak_thread *t, struct hak_large *h)
 {
     struct hak_keep *k = &t->keep;
     if (!keep_enter(t))
         return h;
-    if (hak_unlikely(atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed))) {
-        struct hak_large *all = keep_empty(k);
-        keep_leave(t);
-        h->next = all;
-        return h;
-    }
     size_t room = span_room(h), bytes = room;
     for (uint32_t i = 0; i < k->n; i++)
         bytes += k->room[i];
@@ -482,19 +477,28 @@ HAK_INLINE struct hak_large *keep_put(struct hak_thread *t, struct hak_large *h)
     return out;
 }
 
-static void cache_put(struct hak_large *list);
-
-/* Once the heavy fence has failed for good, no purger takes t's spans:
- * t puts them in the cache itself, at its next keep miss or free of a
- * span it does not keep (keep_put does it at the others). */
-static void keep_give_up(struct hak_thread *t)
+/* All the spans t, their owner, keeps, linked through next. It waits
+ * while a purger takes them: that ends without waiting for anything t
+ * may hold. */
+static struct hak_large *keep_take_all(struct hak_thread *t)
 {
-    if (!atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed) ||
-        HAK_RELAXED_GET(t->keep.n) == 0 || !keep_enter(t))
-        return;
+    while (!keep_enter(t))
+        sched_yield();
     struct hak_large *list = keep_empty(&t->keep);
     keep_leave(t);
-    cache_put(list);
+    return list;
+}
+
+static void cache_put(struct hak_large *list);
+
+/* Once the heavy fence has failed for good, no purger takes t's spans,
+ * and t keeps no more (keeps): it puts those it kept in the cache itself,
+ * at its next keep miss or free of a large block. */
+static void keep_give_up(struct hak_thread *t)
+{
+    if (atomic_load_explicit(&_hak_fence_failed, memory_order_relaxed) &&
+        HAK_RELAXED_GET(t->keep.n) != 0)
+        cache_put(keep_take_all(t));
 }
 
 /* A span for a block of size bytes aligned to align, from the cache
@@ -833,18 +837,11 @@ size_t _hak_large_purge(uint64_t now, bool all)
     /* A try of the registry's lock: a purge may run under the orphan
      * heap's locks (map.c's retry), which fork takes after the
      * registry's. The caller's own keep, if the sweep left it (another
-     * purge held the lock, or the heavy fence failed), needs no lock: it
-     * backs out only while another purge asks for its spans, which ends
-     * without waiting for anything the caller holds. */
+     * purge held the lock, or the heavy fence failed), needs no lock. */
     _hak_thread_locked_try(keeps_sweep, &sw);
     struct hak_thread *self = _hak_tls;
-    if (self->keeps_span && HAK_RELAXED_GET(self->keep.n) != 0) {
-        while (!keep_enter(self))
-            sched_yield();
-        struct hak_large *list = keep_empty(&self->keep);
-        keep_leave(self);
-        cache_put_list_at(list, now, &sw.evicted);
-    }
+    if (self->keeps_span && HAK_RELAXED_GET(self->keep.n) != 0)
+        cache_put_list_at(keep_take_all(self), now, &sw.evicted);
     size_t bytes = span_unmap_list(sw.evicted);
     struct hak_large *old = NULL;
     for (unsigned s = 0; s < LARGE_SHARDS; s++) {
