@@ -494,6 +494,49 @@ START_TEST(test_calloc_reused_span)
 }
 END_TEST
 
+/* Whether this kernel populates a mapping on request (5.14 and later). */
+static bool kernel_populates(void)
+{
+#ifdef MADV_POPULATE_WRITE
+    void *m = mmap(NULL, HAK_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    bool ok = madvise(m, HAK_PAGE_SIZE, MADV_POPULATE_WRITE) == 0;
+    munmap(m, HAK_PAGE_SIZE);
+    return ok;
+#else
+    return false;
+#endif
+}
+
+/* calloc of a fresh span the cache would keep hands out its pages in
+ * memory, so a program that reads each before writing it takes no second
+ * fault; a larger one leaves them to fault in, so a table used sparsely
+ * costs only what it touches. Both read as zero. */
+START_TEST(test_calloc_populates_fresh_span)
+{
+    if (HAK_TRACK_ON)
+        return;
+    hak_trim(); /* nothing cached: both spans are mapped afresh */
+    size_t small = 4 * MiB, big = 48 * MiB;
+    char *p = calloc(1, small);
+    ck_assert_ptr_nonnull(p);
+    size_t pages, in = resident_pages(p, small, &pages);
+    if (kernel_populates())
+        ck_assert_msg(in == pages, "%zu of the %zu pages of a fresh 4 MiB calloc in memory", in,
+                      pages);
+    ck_assert_uint_eq(first_not(p, small, 0), small);
+    char *q = calloc(1, big);
+    ck_assert_ptr_nonnull(q);
+    in = resident_pages(q, big, &pages);
+    ck_assert_msg(in < pages / 8, "%zu of the %zu pages of a fresh 48 MiB calloc in memory", in,
+                  pages);
+    ck_assert_uint_eq(first_not(q, HAK_PAGE_SIZE, 0), HAK_PAGE_SIZE);
+    ck_assert_uint_eq(first_not(q + big - HAK_PAGE_SIZE, HAK_PAGE_SIZE, 0), HAK_PAGE_SIZE);
+    free(q);
+    free(p);
+}
+END_TEST
+
 /* Live spans of a medium size do not all start their chunks: their headers
  * and the first lines of their blocks spread over cache lines and pages
  * (else all fell in one cache set and one TLB set), and the pages a
@@ -1081,6 +1124,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_spans_coloured);
     tcase_add_test(tc, test_span_reuse);
     tcase_add_test(tc, test_calloc_reused_span);
+    tcase_add_test(tc, test_calloc_populates_fresh_span);
     tcase_add_test(tc, test_span_resized_for_reuse);
     tcase_add_test(tc, test_span_reused_whole);
     tcase_add_test(tc, test_realloc_without_copy);
