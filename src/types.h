@@ -138,13 +138,20 @@ struct hak_ss_link {
     bool on;
 };
 
+/* Rows of slab descriptors in a SuperSlab, one used (superslab.h,
+ * _hak_slab_of): fewer in debug builds, whose descriptors carry a bitmap. */
+#define HAK_SS_COLOURS (HAKMEM_BUILD_RELEASE ? 8u : 2u)
+
 struct hak_superslab {
+    /* Slab i's descriptor is desc[colour * HAK_SLABS_PER_SS + i]. The
+     * other rows, and slot 0 of each (slab 0 is this header's), stay
+     * zero: slabs out of use, which no block passes. */
+    struct hak_slab desc[HAK_SS_COLOURS * HAK_SLABS_PER_SS];
     uint64_t magic;
     /* Under the pool lock. */
     struct hak_ss_link link[HAK_SS_LISTS];
     uint32_t free_mask;         /* bit i: slab i is free (in the pool) */
     uint32_t dirty_mask;        /* free slabs whose pages may still be resident */
-    _Alignas(HAK_CACHE_LINE) struct hak_slab slabs[HAK_SLABS_PER_SS];
 };
 
 /* Per-class state of the SuperSlab tier for one thread. */

@@ -83,7 +83,7 @@ misuse() { # CASE EXPECTED-TEXT [ENV...]
 }
 # bad pointers in a release build: reported on stderr, ignored, no harm
 if [ "$debug" = 0 ]; then
-  for c in stack interior-all; do
+  for c in stack interior-all metadata; do
     # ASan's detect_stack_use_after_return moves locals to a fake stack in
     # its own mappings: not a thread stack hakmem could recognise, so the
     # stack case would reach ASan's free. Keep locals on the real stack.

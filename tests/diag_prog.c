@@ -12,12 +12,15 @@
  *   stack            free, realloc and malloc_usable_size of a stack address
  *   interior-all     free, realloc and malloc_usable_size of an interior
  *                    pointer, then check the block and the heap are intact
+ *   metadata         the same with pointers into a SuperSlab's first slab
+ *                    (its header and slab descriptors), then check the heap
  *   stats N          allocate N small blocks, print the JSON statistics to
  *                    stdout and exit without freeing them
  *   heap-check       allocate and free, then hak_heap_check() must report 0
  */
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +114,25 @@ int main(int argc, char **argv)
         for (int i = 0; i < 200; i++)
             if (p[i] != 7)
                 return 1;
+        return hak_heap_check() != 0;
+    }
+    if (strcmp(c, "metadata") == 0) {
+        char *p = malloc(200);
+        memset(p, 7, 200);
+        char *ss = (char *)((uintptr_t)p & ~(uintptr_t)((2u << 20) - 1));
+        /* The header, every row of descriptors (4 KiB apart), and past them. */
+        static const size_t at[] = {0, 16, 128, 4096, 4096 + 128, 8192 + 256, 28672 + 3968,
+                                    32768, 32768 + 64, 65536 - 16};
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+            free(launder(ss + at[i]));
+            if (realloc(launder(ss + at[i]), 10) != NULL ||
+                malloc_usable_size(launder(ss + at[i])) != 0)
+                return 1;
+        }
+        for (int i = 0; i < 200; i++)
+            if (p[i] != 7)
+                return 1;
+        free(p);
         return hak_heap_check() != 0;
     }
     if (strcmp(c, "stats") == 0 && argc > 2) {

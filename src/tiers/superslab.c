@@ -131,7 +131,7 @@ static void ss_destroy_locked(struct hak_superslab *ss)
 static bool ss_unwatched(struct hak_superslab *ss)
 {
     for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
-        if (atomic_load_explicit(&ss->slabs[i].xpushers, memory_order_acquire) != 0)
+        if (atomic_load_explicit(&_hak_ss_slab(ss, i)->xpushers, memory_order_acquire) != 0)
             return false;
     return true;
 }
@@ -158,7 +158,7 @@ static struct hak_slab *pool_take_locked(void)
     warm_update(ss, false);
     if (ss->free_mask == 0)
         ss_list_remove(HAK_SS_POOL, ss);
-    return &ss->slabs[idx];
+    return _hak_ss_slab(ss, idx);
 }
 
 /* Maps a SuperSlab and takes a slab for the caller: the new SuperSlab
@@ -176,7 +176,7 @@ static struct hak_slab *ss_create(void)
     ss->magic = HAK_SS_MAGIC;
     ss->free_mask = SS_ALL_FREE;
     for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
-        ss->slabs[i].index = (uint16_t)i;
+        _hak_ss_slab(ss, i)->index = (uint16_t)i;
     atomic_fetch_add_explicit(&ss_mapped, 1, memory_order_relaxed);
     pthread_mutex_lock(&pool_lock);
     ss_list_front(HAK_SS_ALL, ss);
@@ -1478,7 +1478,7 @@ void _hak_ss_fork_child(void)
     /* A push another thread was in the middle of never ends here. */
     for (struct hak_superslab *ss = ss_head[HAK_SS_ALL]; ss != NULL; ss = ss->link[HAK_SS_ALL].next)
         for (unsigned i = 0; i < HAK_SLABS_PER_SS; i++)
-            atomic_store_explicit(&ss->slabs[i].xpushers, 0, memory_order_relaxed);
+            atomic_store_explicit(&_hak_ss_slab(ss, i)->xpushers, 0, memory_order_relaxed);
     pthread_mutex_unlock(&pool_lock);
     pthread_mutex_unlock(&abandon_lock);
 }
@@ -1609,7 +1609,7 @@ size_t _hak_ss_purge(uint64_t now, bool all)
         next = ss->link[HAK_SS_ALL].next;
         for (uint32_t m = ss->dirty_mask; m != 0; m &= m - 1) {
             unsigned i = (unsigned)__builtin_ctz(m);
-            struct hak_slab *s = &ss->slabs[i];
+            struct hak_slab *s = _hak_ss_slab(ss, i);
             if (!all && now - s->freed_ms < _hak_opt.decay_ms)
                 continue;
             HAK_BACKEND->decommit(_hak_slab_start(s), HAK_SLAB_SIZE);
@@ -1733,7 +1733,7 @@ HAK_EXPORT int hak_heap_check(void)
             problems++;
         }
         for (unsigned i = 1; i < HAK_SLABS_PER_SS; i++) {
-            const struct hak_slab *s = &ss->slabs[i];
+            const struct hak_slab *s = _hak_ss_slab(ss, i);
             bool free_in_pool = (ss->free_mask >> i) & 1;
             if (!free_in_pool && !s->in_use && s->list == HAK_SLAB_SPARE)
                 continue;       /* a thread's spare */
