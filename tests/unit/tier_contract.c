@@ -134,7 +134,7 @@ static void *peek_is_the_next_pop(void *arg)
     struct hak_thread *t = me();
     drain_shared(t, c->ops);
     EXPECT(c->ops->peek(t, c->cls) == NULL);
-    /* Two: every tier holds at least two blocks of a class (tier.h). */
+    /* Two: every tier holds at least HAK_TIER_MIN_BLOCKS of a class (tier.h). */
     for (int i = 0; i < 2; i++)
         EXPECT(c->ops->push(t, c->cls, take(t, c->cls)));
     for (int i = 1; i >= 0; i--) {
@@ -171,7 +171,9 @@ static void *push_until_refused(void *arg)
         in[n++] = b;
         EXPECT(held(t, c->ops) == n);
     }
-    EXPECT((n) > (0));
+    /* However large the class: at its default knob no tier's cap is
+     * below the floor (tier.h). */
+    EXPECT(n >= HAK_TIER_MIN_BLOCKS);
     size_t k = 0;
     void *b;
     while (k < MAX_BLOCKS && (b = c->ops->pop(t, c->cls)) != NULL)
