@@ -114,10 +114,10 @@ HAK_INLINE struct hak_superslab *_hak_ss_of(const void *p)
  * (which index by address bits below 64 KiB): past 8 SuperSlabs in use
  * (the ways of a set), the descriptor load of nearly every free missed
  * both. A program with 20000 live blocks of 8 B-32 KB (106 SuperSlabs)
- * spent 48% of its free in that load. Rows 4 KiB apart spread the
- * SuperSlabs over 8 sets per slab. In release builds a descriptor is a
- * power of two in size, so its offset is one shift and one mask of p:
- * every free computes this. */
+ * spent 48% of its free in that load. Rows 4 KiB apart (in release
+ * builds) spread the SuperSlabs over 8 sets per slab. There a descriptor
+ * is a power of two in size, so its offset is one shift and one mask of
+ * p: every free computes this. */
 #define HAK_SLAB_DESC_SIZE sizeof(struct hak_slab)
 _Static_assert(!HAKMEM_BUILD_RELEASE || (HAK_SLAB_DESC_SIZE & (HAK_SLAB_DESC_SIZE - 1)) == 0,
                "release slab descriptors are a power of two in size");
