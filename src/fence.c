@@ -36,27 +36,27 @@
 #if HAVE_LINUX_MEMBARRIER_H && defined(SYS_membarrier)
 #include <linux/membarrier.h>
 
-/* 0 if the command ran, else its errno (where it is missing or refused);
- * errno is left as it was. */
-static int membarrier_run(int cmd)
+/* The command's result, or -errno where it is missing or refused; errno
+ * is left as it was. */
+static long membarrier_run(int cmd)
 {
     int saved = errno;
-    int err = syscall(SYS_membarrier, cmd, 0, 0) == 0 ? 0 : errno;
+    long r = syscall(SYS_membarrier, cmd, 0, 0);
+    if (r < 0)
+        r = -(long)errno;
     errno = saved;
-    return err;
+    return r;
 }
 
 static bool membarrier_register(void)
 {
-    int saved = errno;
-    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-    errno = saved;
+    long cmds = membarrier_run(MEMBARRIER_CMD_QUERY);
     return cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
            membarrier_run(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
 }
 
 /* 0 if the barrier was made, else the errno of the command. */
-static int membarrier_fence(void) { return membarrier_run(MEMBARRIER_CMD_PRIVATE_EXPEDITED); }
+static int membarrier_fence(void) { return (int)-membarrier_run(MEMBARRIER_CMD_PRIVATE_EXPEDITED); }
 #else
 static bool membarrier_register(void) { return false; }
 static int membarrier_fence(void) { return ENOSYS; }
