@@ -39,12 +39,18 @@
  *     cannot: src is then as it was and dst is released (Linux unmaps the
  *     destination before it checks the source, so what the kernel took of
  *     it may be another mapping's by then, and is left alone).
- *   remaps(): whether resize and move can succeed at all (hugepage: not
- *     on reserved huge pages); NULL if always. resize and move are called
- *     only when it says so.
- *   resize, move and remaps are NULL in a backend that never can (the
- *     arena, whose chunks are not the kernel's to move); large.c then
- *     copies.
+ *   split(p, size, at): region p of size bytes becomes two, [p, p + at)
+ *     and [p + at, p + size), at a multiple of HAK_SS_SIZE below size;
+ *     each is resized, moved and released on its own from then on, with
+ *     its contents as they were. Cannot fail: on Linux a mapping's pages
+ *     can be unmapped or remapped in any part, so the split is only
+ *     counted (one region more).
+ *   remaps(): whether resize, move and split can succeed at all
+ *     (hugepage: not on reserved huge pages); NULL if always. They are
+ *     called only when it says so.
+ *   resize, move, split and remaps are NULL in a backend that never can
+ *     (the arena, whose chunks are not the kernel's to move); large.c
+ *     then copies, and takes cached spans whole.
  *   stats(out): counters below; exact when no other thread calls the
  *     backend at the same time.
  *   fork(phase): takes (HAK_FORK_PREPARE) and releases the backend's lock
@@ -88,6 +94,7 @@ struct hak_backend_ops {
     void (*release)(void *p, size_t size);
     bool (*resize)(void *p, size_t old_size, size_t new_size);
     bool (*move)(void *dst, size_t dst_size, void *src, size_t size);
+    void (*split)(void *p, size_t size, size_t at);
     bool (*remaps)(void);
     void (*stats)(struct hak_backend_stats *out);
     void (*fork)(int phase);

@@ -189,6 +189,12 @@ static bool hp_move(void *dst, size_t dst_size, void *src, size_t size)
     return moved;
 }
 
+static void hp_split(void *p, size_t size, size_t at)
+{
+    (void)p, (void)size, (void)at;
+    _hak_count_add(&hp_count.regions, 1);
+}
+
 static bool hp_remaps(void) { return hp_mode != HP_HUGETLB; }
 
 static void hp_stats(struct hak_backend_stats *out)
@@ -208,6 +214,7 @@ const struct hak_backend_ops _hak_backend_hugepage = {
     .release = hp_release,
     .resize = hp_resize,
     .move = hp_move,
+    .split = hp_split,
     .remaps = hp_remaps,
     .stats = hp_stats,
 };

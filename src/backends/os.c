@@ -215,6 +215,12 @@ static bool os_move(void *dst, size_t dst_size, void *src, size_t size)
     return moved;
 }
 
+static void os_split(void *p, size_t size, size_t at)
+{
+    (void)p, (void)size, (void)at;
+    _hak_count_add(&os_count.regions, 1);
+}
+
 static void os_stats(struct hak_backend_stats *out)
 {
     _hak_counters_get(&os_count, out);
@@ -231,5 +237,6 @@ const struct hak_backend_ops _hak_backend_os = {
     .release = os_release,
     .resize = os_resize,
     .move = os_move,
+    .split = os_split,
     .stats = os_stats,
 };

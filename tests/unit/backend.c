@@ -308,6 +308,46 @@ START_TEST(stats_add_up)
 }
 END_TEST
 
+/* ---- a split region's parts live on their own ---- */
+
+/* Where a backend remaps, it splits (large.c counts on both), and each
+ * part then keeps its contents, resizes and goes back alone. */
+START_TEST(split_parts_live_alone)
+{
+    const struct hak_backend_ops *b = backend(_i);
+    bool remaps = b->resize != NULL && (b->remaps == NULL || b->remaps());
+    ck_assert_msg((b->split != NULL) == (b->resize != NULL), "%s: split and resize disagree",
+                  b->name);
+    if (!remaps)
+        return;
+    struct hak_backend_stats base = stats_of(b);
+    size_t size = 6 * MiB + 8 * KiB, at = 2 * MiB;
+    unsigned char *p = reserve_ok(b, size, HAK_SS_SIZE);
+    memset(p, 0x5a, size);
+    b->split(p, size, at);
+    struct hak_backend_stats st = stats_of(b);
+    ck_assert_uint_eq(st.regions, base.regions + 2);
+    ck_assert_uint_eq(st.reserved_bytes, base.reserved_bytes + size);
+
+    ck_assert_msg(b->resize(p, at, 1 * MiB), "%s: the head did not shrink", b->name);
+    ck_assert(!mapped(p + 1 * MiB));
+    ck_assert(mapped(p + at));
+    ck_assert_uint_eq(first_not(p, 1 * MiB, 0x5a), 1 * MiB);
+    ck_assert_uint_eq(first_not(p + at, size - at, 0x5a), size - at);
+
+    b->release(p + at, size - at);
+    ck_assert(!mapped(p + at));
+    ck_assert_uint_eq(first_not(p, 1 * MiB, 0x5a), 1 * MiB);
+    st = stats_of(b);
+    ck_assert_uint_eq(st.regions, base.regions + 1);
+    ck_assert_uint_eq(st.reserved_bytes, base.reserved_bytes + 1 * MiB);
+    b->release(p, 1 * MiB);
+    st = stats_of(b);
+    ck_assert_uint_eq(st.regions, base.regions);
+    ck_assert_uint_eq(st.reserved_bytes, base.reserved_bytes);
+}
+END_TEST
+
 /* ---- a bounded backend fails at its bound, and recovers ---- */
 
 START_TEST(exhaust_and_recover)
@@ -521,6 +561,7 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, decommit_drops_resident_pages, 0, n);
     tcase_add_loop_test(tc, release_returns_region, 0, n);
     tcase_add_loop_test(tc, stats_add_up, 0, n);
+    tcase_add_loop_test(tc, split_parts_live_alone, 0, n);
     tcase_add_loop_test(tc, exhaust_and_recover, 0, n);
     tcase_add_loop_test(tc, threads_never_share, 0, n);
     tcase_set_timeout(tc, 60);

@@ -100,9 +100,9 @@ static const size_t large_sizes[] = {
     2 * MiB,           2 * MiB + 1, 5 * MiB,   64 * MiB, 256 * MiB,
 };
 
-/* large.c caches spans of at most 32 MiB, so spans this big are unmapped
- * by free itself. */
-#define UNCACHEABLE (64 * MiB)
+/* large.c caches spans of at most HAK_LARGE_CACHE_SPAN_MAX, so spans
+ * this big are unmapped by free itself. */
+#define UNCACHEABLE (2 * HAK_LARGE_CACHE_SPAN_MAX)
 
 START_TEST(test_large_block)
 {
@@ -333,6 +333,46 @@ START_TEST(test_span_reused_whole)
     ck_assert_msg(large_mapped() == base + span_bytes(4 * MiB) + span_bytes(12 * MiB),
                   "after 4 MiB cached and 12 MiB asked: %zu bytes mapped", large_mapped() - base);
     free(r);
+}
+END_TEST
+
+/* calloc of a block much smaller than the cached span it takes keeps
+ * only what the block needs: the span's pages past the first chunk
+ * boundary after the block go back to the cache as a span of their own,
+ * resident, for the next block of their size; the rest is trimmed. */
+START_TEST(test_calloc_splits_span)
+{
+    if (HAK_BACKEND->resize == NULL || HAK_TRACK_ON)
+        return;
+    hak_trim();
+    size_t base = large_mapped();
+    char *p = malloc(8 * MiB);
+    ck_assert_ptr_nonnull(p);
+    touch(p, 1, 8 * MiB);
+    free(p);
+
+    char *q = calloc(1, 2 * MiB);
+    ck_assert_ptr_eq(q, p);
+    size_t usable = malloc_usable_size(q);
+    ck_assert_msg(usable >= 2 * MiB && usable < 2 * MiB + HAK_PAGE_SIZE,
+                  "2 MiB from an 8 MiB span: usable %zu", usable);
+    ck_assert_uint_eq(first_not(q, usable, 0), usable);
+    ck_assert_uint_eq(stats().large_cached_spans, 1);
+    ck_assert_msg(large_mapped() == base + span_bytes(2 * MiB) + 4 * MiB + HAK_PAGE_SIZE,
+                  "after 8 MiB freed and 2 MiB callocated: %zu bytes mapped",
+                  large_mapped() - base);
+
+    /* The rest, from the chunk at 4 MiB on: its header at the chunk's
+     * start, its pages those p touched, with what p wrote. */
+    char *chunk = (char *)((uintptr_t)p & ~(uintptr_t)(2 * MiB - 1));
+    char *r = malloc(4 * MiB);
+    ck_assert_ptr_eq(r, chunk + 4 * MiB + 64);
+    ck_assert_uint_eq(stats().large_cached_spans, 0);
+    ck_assert(large_mapped() == base + span_bytes(2 * MiB) + 4 * MiB + HAK_PAGE_SIZE);
+    ck_assert(resident(r, 4 * MiB));
+    ck_assert_uint_eq(first_not(r, 4 * MiB - 64, 1), 4 * MiB - 64);
+    free(r);
+    free(q);
 }
 END_TEST
 
@@ -1077,17 +1117,18 @@ START_TEST(test_shards_share_spans)
 }
 END_TEST
 
-/* All shards together keep at most 64 MiB: a span cached on a second CPU
- * when the first CPU's shard holds all of that makes the first give up
- * its oldest. The thread keeps HAK_KEEP_BYTES more, outside the bound. */
+/* All shards together keep at most HAK_LARGE_CACHE_BYTES: a span cached
+ * on a second CPU when the first CPU's shard holds all of that makes the
+ * first give up its oldest. The thread keeps HAK_KEEP_BYTES more, outside
+ * the bound. */
 START_TEST(test_shards_bounded_together)
 {
     if (_hak_opt.decay_ms == 0 || HAK_TRACK_ON || !two_cpus())
         return;
     hak_trim();
-    enum { N = 81 };
+    enum { N = (int)(HAK_LARGE_CACHE_BYTES / (900 * KiB)) + 3 };
     size_t size = 900 * KiB, span = span_bytes(size);
-    ck_assert_uint_gt((N - 2) * span, 64 * MiB);
+    ck_assert_uint_gt((N - 2) * span, HAK_LARGE_CACHE_BYTES);
     char *p[N];
     for (int i = 0; i < N; i++) {
         p[i] = malloc(size);
@@ -1100,10 +1141,10 @@ START_TEST(test_shards_bounded_together)
     free(p[N - 1]);
     unpin();
     size_t cached = stats().large_cached_spans;
-    ck_assert_msg(cached * span <= 64 * MiB + HAK_KEEP_BYTES, "%zu spans of %zu bytes cached",
-                  cached, span);
+    ck_assert_msg(cached * span <= HAK_LARGE_CACHE_BYTES + HAK_KEEP_BYTES,
+                  "%zu spans of %zu bytes cached", cached, span);
     /* Not all of them went: the bound is what is given back. */
-    ck_assert_uint_ge(cached * span, 64 * MiB - span);
+    ck_assert_uint_ge(cached * span, HAK_LARGE_CACHE_BYTES - span);
     hak_trim();
 }
 END_TEST
@@ -1124,6 +1165,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_spans_coloured);
     tcase_add_test(tc, test_span_reuse);
     tcase_add_test(tc, test_calloc_reused_span);
+    tcase_add_test(tc, test_calloc_splits_span);
     tcase_add_test(tc, test_calloc_populates_fresh_span);
     tcase_add_test(tc, test_span_resized_for_reuse);
     tcase_add_test(tc, test_span_reused_whole);
