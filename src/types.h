@@ -249,6 +249,7 @@ struct hak_thread {
     struct hak_keep {
         struct hak_large *span[HAK_KEEP_SPANS];
         size_t room[HAK_KEEP_SPANS];            /* span_room of each */
+        size_t bytes;                           /* their sum */
         uint32_t n;                             /* read by walkers (relaxed) */
         _Atomic uint32_t busy, steal;
     } keep;

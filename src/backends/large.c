@@ -397,6 +397,7 @@ HAK_INLINE void keep_leave(struct hak_thread *t)
 static void keep_drop(struct hak_keep *k, uint32_t i)
 {
     uint32_t n = k->n - 1;
+    k->bytes -= k->room[i];
     for (; i < n; i++) {
         k->span[i] = k->span[i + 1];
         k->room[i] = k->room[i + 1];
@@ -412,6 +413,7 @@ static struct hak_large *keep_empty(struct hak_keep *k)
         k->span[i]->next = list;
         list = k->span[i];
     }
+    k->bytes = 0;
     HAK_RELAXED_SET(k->n, 0);
     return list;
 }
@@ -457,20 +459,18 @@ HAK_INLINE struct hak_large *keep_put(struct hak_thread *t, struct hak_large *h)
     struct hak_keep *k = &t->keep;
     if (!keep_enter(t))
         return h;
-    size_t room = span_room(h), bytes = room;
-    for (uint32_t i = 0; i < k->n; i++)
-        bytes += k->room[i];
+    size_t room = span_room(h);
     bool was_empty = k->n == 0;
     struct hak_large *out = NULL;
-    while (k->n != 0 && (k->n == HAK_KEEP_SPANS || bytes > HAK_KEEP_BYTES)) {
+    while (k->n != 0 && (k->n == HAK_KEEP_SPANS || k->bytes + room > HAK_KEEP_BYTES)) {
         struct hak_large *old = k->span[0];
-        bytes -= k->room[0];
         keep_drop(k, 0);
         old->next = out;
         out = old;
     }
     k->span[k->n] = h;
     k->room[k->n] = room;
+    k->bytes += room;
     HAK_RELAXED_SET(k->n, k->n + 1);
     keep_leave(t);
     /* The purger may have gone to sleep seeing no span kept. */
@@ -1010,6 +1010,7 @@ static void keep_forget(struct hak_thread *t, void *arg)
 {
     (void)arg;
     if (atomic_load_explicit(&t->keep.busy, memory_order_relaxed)) {
+        t->keep.bytes = 0;
         HAK_RELAXED_SET(t->keep.n, 0);
         atomic_store_explicit(&t->keep.busy, 0, memory_order_relaxed);
     }
