@@ -376,6 +376,75 @@ START_TEST(test_calloc_splits_span)
 }
 END_TEST
 
+/* Threads that calloc blocks of 1 to 9 MiB and free them in another
+ * order split each other's cached spans and take their tails: every
+ * block must read as zero where calloc left it, and keep what its thread
+ * wrote until its free (a tail that overlapped a live block would show
+ * on either side). */
+enum { SPLIT_THREADS = 4, SPLIT_ROUNDS = 150, SPLIT_LIVE = 3 };
+
+struct split_block {
+    uint64_t *p;
+    size_t size, tag;
+};
+
+/* Failures only are reported: each passing ck_assert writes a line to
+ * check's log, under a lock the threads would queue on. */
+static void split_check(const struct split_block *b)
+{
+    for (size_t off = 0; off < b->size / 8; off += HAK_PAGE_SIZE / 8)
+        if (b->p[off] != (b->tag ^ off))
+            ck_abort_msg("block %p of %zu bytes: word %zu overwritten", (void *)b->p, b->size,
+                         off);
+}
+
+static void *split_main(void *arg)
+{
+    uint64_t rng = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+    struct split_block live[SPLIT_LIVE] = {{0}};
+    for (unsigned r = 0; r < SPLIT_ROUNDS; r++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        struct split_block *b = &live[(rng >> 33) % SPLIT_LIVE];
+        if (b->p != NULL) {
+            split_check(b);
+            free(b->p);
+        }
+        b->size = 1 * MiB + (size_t)(rng >> 40) % (8 * MiB);
+        b->tag = rng | 1;
+        b->p = calloc(1, b->size);
+        if (b->p == NULL || malloc_usable_size(b->p) < b->size)
+            ck_abort_msg("calloc(%zu) = %p", b->size, (void *)b->p);
+        const unsigned char *c = (const unsigned char *)b->p;
+        for (size_t i = 0; i < b->size; i += 512)
+            if (c[i] != 0)
+                ck_abort_msg("calloc(%zu) = %p: byte %zu is %d", b->size, (void *)b->p, i, c[i]);
+        if (c[b->size - 1] != 0)
+            ck_abort_msg("calloc(%zu) = %p: its last byte is %d", b->size, (void *)b->p,
+                         c[b->size - 1]);
+        for (size_t off = 0; off < b->size / 8; off += HAK_PAGE_SIZE / 8)
+            b->p[off] = b->tag ^ off;
+    }
+    for (unsigned i = 0; i < SPLIT_LIVE; i++)
+        if (live[i].p != NULL) {
+            split_check(&live[i]);
+            free(live[i].p);
+        }
+    return NULL;
+}
+
+START_TEST(test_calloc_split_threads)
+{
+    if (HAK_TRACK_ON)
+        return;
+    pthread_t th[SPLIT_THREADS];
+    for (uintptr_t i = 0; i < SPLIT_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, split_main, (void *)i), 0);
+    for (unsigned i = 0; i < SPLIT_THREADS; i++)
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+    ck_assert_uint_eq(stats().live_large_blocks, 0);
+}
+END_TEST
+
 /* realloc of a large block to a large size moves no byte: at no time are
  * two spans mapped, and the block's pages stay resident. */
 START_TEST(test_realloc_without_copy)
@@ -1156,6 +1225,10 @@ static Suite *suite(void)
     tcase_add_loop_test(tc, test_large_block, 0,
                         (int)(sizeof large_sizes / sizeof large_sizes[0]));
     tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("split");
+    tcase_add_test(tc, test_calloc_split_threads);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     tc = tcase_create("aligned");
     tcase_add_test(tc, test_aligned);
