@@ -260,6 +260,20 @@ static void touch(char *p, int c, size_t size)
     __asm__ volatile("" : : "r"(p) : "memory");
 }
 
+/* A span of size bytes, written whole, freed into an emptied cache;
+ * returns where its block was, and sets *base to the large bytes mapped
+ * before it. */
+static char *cached_span(size_t size, size_t *base)
+{
+    hak_trim();
+    *base = large_mapped();
+    char *p = malloc(size);
+    ck_assert_ptr_nonnull(p);
+    touch(p, 1, size);
+    free(p);
+    return p;
+}
+
 /* A freed span serves a larger request, grown: never mapped afresh, the
  * pages it had stay resident. A request of less than a fifth of a cached
  * span gets a span of its own, and the large one waits, whole, for a
@@ -268,12 +282,8 @@ START_TEST(test_span_resized_for_reuse)
 {
     if (HAK_BACKEND->resize == NULL)
         return;
-    hak_trim();
-    size_t base = large_mapped();
-    char *p = malloc(4 * MiB);
-    ck_assert_ptr_nonnull(p);
-    touch(p, 1, 4 * MiB);
-    free(p);
+    size_t base;
+    char *p = cached_span(4 * MiB, &base);
 
     char *q = malloc(6 * MiB);
     ck_assert_ptr_nonnull(q);
@@ -310,12 +320,8 @@ START_TEST(test_span_reused_whole)
 {
     if (HAK_BACKEND->resize == NULL || HAK_TRACK_ON)
         return;
-    hak_trim();
-    size_t base = large_mapped();
-    char *p = malloc(4 * MiB);
-    ck_assert_ptr_nonnull(p);
-    touch(p, 1, 4 * MiB);
-    free(p);
+    size_t base;
+    char *p = cached_span(4 * MiB, &base);
 
     char *q = malloc(1 * MiB);
     ck_assert_ptr_eq(q, p);
@@ -344,12 +350,8 @@ START_TEST(test_calloc_splits_span)
 {
     if (HAK_BACKEND->resize == NULL || HAK_TRACK_ON)
         return;
-    hak_trim();
-    size_t base = large_mapped();
-    char *p = malloc(8 * MiB);
-    ck_assert_ptr_nonnull(p);
-    touch(p, 1, 8 * MiB);
-    free(p);
+    size_t base;
+    char *p = cached_span(8 * MiB, &base);
 
     char *q = calloc(1, 2 * MiB);
     ck_assert_ptr_eq(q, p);
