@@ -84,6 +84,7 @@
 #define LARGE_COLOR_SPAN_MAX ((size_t)512 << 10)
 #define LARGE_CACHE_SPANS 512
 #define LARGE_KEEP_SPAN_MAX ((size_t)1 << 20)
+#define LARGE_POPULATE_MIN ((size_t)1 << 20)
 _Static_assert(LARGE_KEEP_SPAN_MAX <= HAK_KEEP_BYTES, "a thread can keep any span it may keep");
 /* Shard 0 caches the spans above LARGE_MID_MAX; the others, one per CPU
  * (modulo), those up to it. */
@@ -615,23 +616,30 @@ void *_hak_large_alloc(size_t size, size_t alignment, bool zero)
     return large_alloc_slow(size, alignment, zero);
 }
 
-/* A fresh span reads as zero untouched, so calloc writes none of it; but
- * a program that reads a page before it writes it (a check, a counter, a
- * hash table) then faults twice: the read maps the kernel's zero page,
- * and the write replaces that mapping, which flushes the TLB on every CPU
- * the process runs on, an interrupt to each. A clone of mimalloc's
- * stress test (4 threads on 2 CPUs, callocs up to 25 MiB, each word
- * checked, then written) spent 43% of its time sending them. So calloc's
- * fresh spans are populated writable in one call: one fault a page,
- * taken in the kernel's loop. Only spans the cache would keep, which
- * calloc zeroes whole on reuse anyway: a larger table used sparsely still
- * gets its untouched pages for nothing. A kernel before 5.14 says EINVAL,
- * once; any other failure leaves the pages to fault in as before. */
+/* A fresh span reads as zero untouched, so calloc writes none of it;
+ * but a program that reads a page before it writes it (a check, a
+ * counter, a hash table) then faults twice: the read maps the kernel's
+ * zero page, and the write replaces that mapping, which flushes the TLB
+ * on every CPU the process runs on, an interrupt to each. A clone of
+ * mimalloc's stress test (4 threads on 2 CPUs, callocs up to 25 MiB,
+ * each word checked, then written) spent 43% of its time sending them.
+ * So calloc's fresh spans are populated writable in one call: one fault
+ * a page, taken in the kernel's loop. Only spans the cache would keep,
+ * which calloc zeroes whole on reuse anyway: a larger table used
+ * sparsely still gets its untouched pages for nothing. And only spans
+ * of LARGE_POPULATE_MIN or more, where the bytes are: smaller zeroed
+ * buffers are often left partly unused (CPython's bytes(n) callocs its
+ * buffer: a script holding 3000 of up to 70 KB peaked at 169 MiB with
+ * them populated, 96 MiB without, jemalloc 80), and the stress test ran
+ * about as fast with those left to fault in (0.72-0.88 s against
+ * 0.71-0.86, and 0.94-1.12 populating none). A kernel before 5.14 says
+ * EINVAL, once; any other failure leaves the pages to fault in as
+ * before. */
 static void span_populate(struct hak_large *h)
 {
 #ifdef MADV_POPULATE_WRITE
     static _Atomic bool unsupported;
-    if (span_room(h) > HAK_LARGE_CACHE_SPAN_MAX ||
+    if (span_room(h) > HAK_LARGE_CACHE_SPAN_MAX || span_room(h) < LARGE_POPULATE_MIN ||
         atomic_load_explicit(&unsupported, memory_order_relaxed))
         return;
     uintptr_t lo = (uintptr_t)h & ~(uintptr_t)(HAK_PAGE_SIZE - 1);

@@ -619,19 +619,27 @@ static bool kernel_populates(void)
 #endif
 }
 
-/* calloc of a fresh span the cache would keep hands out its pages in
- * memory, so a program that reads each before writing it takes no second
- * fault; a larger one leaves them to fault in, so a table used sparsely
- * costs only what it touches. Both read as zero. */
+/* calloc of a fresh span of 1 MiB or more that the cache would keep
+ * hands out its pages in memory, so a program that reads each before
+ * writing it takes no second fault; a larger one, and a smaller one,
+ * leave them to fault in, so a table used sparsely, or a buffer, costs
+ * only what it touches. All read as zero. */
 START_TEST(test_calloc_populates_fresh_span)
 {
     if (HAK_TRACK_ON)
         return;
-    hak_trim(); /* nothing cached: both spans are mapped afresh */
-    size_t small = 4 * MiB, big = 48 * MiB;
+    hak_trim(); /* nothing cached: the spans are mapped afresh */
+    size_t buffer = 256 * KiB, small = 4 * MiB, big = 48 * MiB;
+    char *b = calloc(1, buffer);
+    ck_assert_ptr_nonnull(b);
+    size_t pages, in = resident_pages(b, buffer, &pages);
+    ck_assert_msg(in < pages / 8, "%zu of the %zu pages of a fresh 256 KiB calloc in memory", in,
+                  pages);
+    ck_assert_uint_eq(first_not(b, buffer, 0), buffer);
+    free(b);
     char *p = calloc(1, small);
     ck_assert_ptr_nonnull(p);
-    size_t pages, in = resident_pages(p, small, &pages);
+    in = resident_pages(p, small, &pages);
     if (kernel_populates())
         ck_assert_msg(in == pages, "%zu of the %zu pages of a fresh 4 MiB calloc in memory", in,
                       pages);
