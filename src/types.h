@@ -58,7 +58,8 @@
  * With 64 MiB a clone of mimalloc's stress test (4 threads, callocs of
  * 0.4 to 25.6 MB, the threads started 25 times over) faulted 1.6 GB in
  * anew, 1.3 s; with 128 MiB 0.25 GB, 0.78 s, for 3% more peak RSS
- * (tcmalloc, which keeps all: 0.15 GB, 0.73-0.83 s). */
+ * (tcmalloc, which keeps all: 0.15 GB, 0.73-0.83 s); both with calloc's
+ * split (large.c, span_split). */
 #define HAK_LARGE_CACHE_BYTES ((size_t)128 << 20)
 #define HAK_LARGE_CACHE_SPAN_MAX ((size_t)32 << 20)
 /* Remote runs a thread builds at once, one per slab (a power of 2). */

@@ -134,7 +134,7 @@ static void *peek_is_the_next_pop(void *arg)
     struct hak_thread *t = me();
     drain_shared(t, c->ops);
     EXPECT(c->ops->peek(t, c->cls) == NULL);
-    /* Two: every tier holds at least HAK_TIER_MIN_BLOCKS of a class (tier.h). */
+    /* Two, fewer than the HAK_TIER_MIN_BLOCKS every tier holds of a class (tier.h). */
     for (int i = 0; i < 2; i++)
         EXPECT(c->ops->push(t, c->cls, take(t, c->cls)));
     for (int i = 1; i >= 0; i--) {
